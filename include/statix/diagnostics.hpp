@@ -1,0 +1,101 @@
+// Compile-time rules and the words they fail with. Each rule is a class template whose name says the
+// rule and whose arguments are the operation and both shapes (or dtypes), so the compiler's first
+// lines read, e.g.:
+//   In instantiation of 'struct statix::check::broadcastable_shapes<statix::op::add,
+//       statix::diagnostic::shape<3, 4>, statix::diagnostic::shape<4, 3>, false>'
+//   error: static assertion failed: statix: shape mismatch: ...
+// Instantiate a rule with `check::require<rule<...>>` (one error, no cascade).
+#pragma once
+
+#include "dtype.hpp"
+#include "shape.hpp"
+
+namespace statix {
+
+/// The operations as the compiler names them in diagnostics.
+namespace op {
+struct assign {
+  static constexpr std::string_view name = "assignment";
+};
+struct fuse {
+  static constexpr std::string_view name = "fuse";
+};
+}  // namespace op
+
+namespace check {
+
+template <class Op, class ShapeA, class ShapeB, bool Ok>
+struct broadcastable_shapes {
+  static_assert(Ok, "statix: shape mismatch: the operands' shapes (named above) do not broadcast");
+};
+
+template <class Op, class DtypeA, class DtypeB, bool Ok>
+struct same_dtype {
+  static_assert(Ok, "statix: dtype mismatch: the operands' dtypes (named above) differ; use sx::cast<U>(e)");
+};
+
+template <class Op, class Dtype, bool Ok>
+struct floating_operand {
+  static_assert(Ok, "statix: this operation needs a floating (float or double) operand");
+};
+
+template <class Op, class Dtype, bool Ok>
+struct numeric_operand {
+  static_assert(Ok, "statix: this operation needs a numeric (float, double or int32) operand, not bool");
+};
+
+template <class Op, class Dtype, bool Ok>
+struct bool_operand {
+  static_assert(Ok, "statix: this operation needs a bool (mask) operand");
+};
+
+template <class Op, class Scalar, class Dtype, bool Ok>
+struct scalar_fits_dtype {
+  static_assert(Ok, "statix: a fractional scalar cannot combine with an int32 expression; cast it first");
+};
+
+template <class Op, class DestinationShape, class ValueShape, bool Ok>
+struct assignable_shape {
+  static_assert(Ok, "statix: shape mismatch: the value's shape (named above) does not fit the destination's");
+};
+
+template <class Op, class FirstShape, class OtherShape, bool Ok>
+struct same_output_shape {
+  static_assert(Ok, "statix: shape mismatch: every output of sx::fuse must have the same shape");
+};
+
+template <class Rule>
+inline constexpr bool require = sizeof(Rule) > 0;
+
+}  // namespace check
+
+namespace detail {
+
+/// Can a value of static extents `Src` be written into `Dst` (broadcasting into it, never growing it)?
+template <class Dst, class Src>
+constexpr bool assignable_static() {
+  if constexpr (Src::rank > Dst::rank) {
+    return false;
+  } else {
+    for (std::size_t k = 0; k < Src::rank; ++k) {
+      const std::size_t s = Src::values[k];
+      const std::size_t d = Dst::values[k + Dst::rank - Src::rank];
+      if (!(s == d || s == 1 || s == dyn || d == dyn)) return false;
+    }
+    return true;
+  }
+}
+
+template <class A, class B>
+constexpr bool same_static_extents() {
+  if constexpr (A::rank != B::rank) {
+    return false;
+  } else {
+    for (std::size_t k = 0; k < A::rank; ++k)
+      if (A::values[k] != B::values[k] && A::values[k] != dyn && B::values[k] != dyn) return false;
+    return true;
+  }
+}
+
+}  // namespace detail
+}  // namespace statix

@@ -1,0 +1,181 @@
+// The evaluation loop. Statements (destination, compound-assignment kind, expression) of one shape run
+// as ONE pass over the destination: per SIMD step each statement loads its operands, computes and stores
+// before the next statement runs, so a later statement reading an earlier one's output at the same
+// position sees the new value, exactly as if the statements ran one after the other.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <tuple>
+#include <type_traits>
+
+#include "../expr.hpp"
+
+namespace statix {
+
+/// How a statement combines the value with its destination: `=`, `+=`, `-=`, `*=`, `/=`.
+namespace assign_kind {
+struct set {
+  static constexpr std::string_view name = "assignment";
+  template <class B>
+  static B apply(const B&, const B& v) {
+    return v;
+  }
+};
+struct add {
+  static constexpr std::string_view name = "+=";
+  template <class B>
+  static B apply(const B& d, const B& v) {
+    return d + v;
+  }
+};
+struct sub {
+  static constexpr std::string_view name = "-=";
+  template <class B>
+  static B apply(const B& d, const B& v) {
+    return d - v;
+  }
+};
+struct mul {
+  static constexpr std::string_view name = "*=";
+  template <class B>
+  static B apply(const B& d, const B& v) {
+    return d * v;
+  }
+};
+struct div {
+  static constexpr std::string_view name = "/=";
+  template <class B>
+  static B apply(const B& d, const B& v) {
+    return d / v;
+  }
+};
+}  // namespace assign_kind
+
+/// `dst (op)= expr` over memory `dst` of shape `shape`; built by tensor assignment and by `sx::out`.
+template <dtype T, class Ext, class Kind, class Expr>
+struct statement {
+  using value_type = T;
+  using extents_type = Ext;
+  using kind = Kind;
+  static constexpr std::size_t rank = Ext::rank;
+
+  T* dst;
+  shape_t<rank> shape;
+  Expr expr;
+
+  memory_range memory() const { return {dst, dst + element_count(shape)}; }
+};
+
+namespace detail {
+
+/// The dtype whose lane count a statement runs at; bool destinations carry float masks.
+template <class T>
+using carrier_of = std::conditional_t<std::is_same_v<T, bool>, float, T>;
+
+template <class Stmt>
+inline constexpr std::size_t stmt_lanes = simd::lanes<carrier_of<typename Stmt::value_type>>;
+
+template <class Stmt, class Cursor, class S>
+inline void run_one(const Stmt& st, const Cursor& cur, typename Stmt::value_type* dst, S s) {
+  using T = typename Stmt::value_type;
+  using C = carrier_of<T>;
+  auto v = cur.template load<C>(s);
+  if constexpr (std::is_same_v<typename Stmt::kind, assign_kind::set>) {
+    simd::store<T, C>(dst, s, v);
+  } else {
+    simd::store<T, C>(dst, s, Stmt::kind::apply(simd::load<T, C>(dst, s), v));
+  }
+  (void)st;
+}
+
+/// One row of `count` elements: full registers, then a padded tail. `Step` is the widest lane count of
+/// the statements; narrower statements take several registers per step.
+template <std::size_t Step, class Stmts, class Cursors, std::size_t... I>
+inline void run_row(const Stmts& stmts, const Cursors& cursors, std::size_t dst_offset, std::size_t count,
+                    std::index_sequence<I...>) {
+  std::size_t j = 0;
+  for (; j + Step <= count; j += Step) {
+    (
+        [&] {
+          const auto& st = std::get<I>(stmts);
+          constexpr std::size_t w = stmt_lanes<std::remove_cvref_t<decltype(st)>>;
+          for (std::size_t k = 0; k < Step; k += w)
+            run_one(st, std::get<I>(cursors), st.dst + dst_offset, simd::full_span{j + k});
+        }(),
+        ...);
+  }
+  if (j < count) {
+    (
+        [&] {
+          const auto& st = std::get<I>(stmts);
+          constexpr std::size_t w = stmt_lanes<std::remove_cvref_t<decltype(st)>>;
+          for (std::size_t k = j; k < count; k += w) {
+            if (k + w <= count)
+              run_one(st, std::get<I>(cursors), st.dst + dst_offset, simd::full_span{k});
+            else
+              run_one(st, std::get<I>(cursors), st.dst + dst_offset, simd::tail_span{k, count - k});
+          }
+        }(),
+        ...);
+  }
+}
+
+template <bool Flat, class... Stmt>
+void run_loop(const std::tuple<const Stmt&...>& stmts, std::span<const memory_range> outputs) {
+  constexpr std::size_t R = std::tuple_element_t<0, std::tuple<Stmt...>>::rank;
+  constexpr std::size_t step = std::max({stmt_lanes<Stmt>...});
+  const shape_t<R>& shape = std::get<0>(stmts).shape;
+  const loop_info<R> loop{shape, outputs};
+  auto cursors = std::apply(
+      [&](const auto&... st) { return std::tuple{st.expr.template make_cursor<Flat, R>(loop)...}; }, stmts);
+  constexpr auto seq = std::index_sequence_for<Stmt...>{};
+  const std::size_t n = element_count(shape);
+  if (n == 0) return;
+  if constexpr (Flat || R <= 1) {
+    run_row<step>(stmts, cursors, 0, n, seq);
+  } else {
+    const std::size_t inner = shape[R - 1];
+    shape_t<R> index{};
+    for (std::size_t row = 0; row < n / inner; ++row) {
+      std::apply([&](auto&... c) { (c.set_row(index), ...); }, cursors);
+      run_row<step>(stmts, cursors, row * inner, inner, seq);
+      for (std::size_t d = R - 1; d-- > 0;) {  // odometer over the outer extents
+        if (++index[d] < shape[d]) break;
+        index[d] = 0;
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+/// Runs statements of one shape as one pass. Shapes must already be checked. When an expression reads
+/// memory that a statement of this pass writes at other positions (through broadcasting or a
+/// partially overlapping view), a single statement reads a copy, and several statements run one after
+/// the other instead: correct first, one pass when it is safe.
+template <class... Stmt>
+void execute(const Stmt&... stmts) {
+  const std::array<memory_range, sizeof...(Stmt)> outputs{stmts.memory()...};
+  if constexpr (sizeof...(Stmt) > 1) {
+    bool conflict = false;
+    const std::size_t n = element_count(std::get<0>(std::tie(stmts...)).shape);
+    auto check = [&](memory_range m, std::size_t size) {
+      for (const memory_range& out : outputs)
+        if (overlaps(m, out) && !(m.begin == out.begin && size == n)) conflict = true;
+    };
+    (stmts.expr.for_each_memory(check), ...);
+    if (conflict) {
+      (execute(stmts), ...);
+      return;
+    }
+  }
+  const std::size_t n = element_count(std::get<0>(std::tie(stmts...)).shape);
+  const bool flat = (stmts.expr.flat_ok(n) && ...);
+  if (flat)
+    detail::run_loop<true>(std::tuple<const Stmt&...>{stmts...}, outputs);
+  else
+    detail::run_loop<false>(std::tuple<const Stmt&...>{stmts...}, outputs);
+}
+
+}  // namespace statix

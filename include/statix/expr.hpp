@@ -1,0 +1,216 @@
+// What every expression is made of: the concepts, the leaves (tensor memory, scalars) and the cursor
+// protocol the evaluation loop drives.
+//
+// A node is an immutable value with `value_type`, `extents_type` (static extents), `rank`, `shape()`
+// (run-time shape, checked when the node is built) and `cursor<Flat>(loop)`. A cursor is what one
+// evaluation loop reads: `set_row(index)` places it at the start of a row of the destination,
+// `load<C>(span)` yields one SIMD register of values (a mask carried by dtype C for bool nodes).
+// Flat cursors are used when every leaf has the destination's size: the whole tensor is one row.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "dtype.hpp"
+#include "shape.hpp"
+#include "simd.hpp"
+
+namespace statix {
+
+template <class E>
+concept expression = requires {
+  typename std::remove_cvref_t<E>::value_type;
+  typename std::remove_cvref_t<E>::extents_type;
+  requires std::remove_cvref_t<E>::is_statix_expression;
+};
+
+/// Owning tensors and views: operands that enter an expression as leaves.
+template <class X>
+concept tensor_like = requires(const std::remove_cvref_t<X>& x) {
+  requires std::remove_cvref_t<X>::is_statix_tensor;
+  x.data();
+  x.shape();
+};
+
+template <class X>
+concept operand = expression<X> || tensor_like<X>;
+
+/// A span of memory being written by the statement(s) under evaluation.
+struct memory_range {
+  const void* begin;
+  const void* end;
+  friend bool operator==(const memory_range&, const memory_range&) = default;
+};
+
+inline bool overlaps(const memory_range& a, const memory_range& b) {
+  std::less<const void*> lt;
+  return lt(a.begin, b.end) && lt(b.begin, a.end);
+}
+
+/// What a cursor needs to know about the loop driving it: the destination's shape, and the memory
+/// written by the statements of this loop (a leaf reading it at other positions takes a copy).
+template <std::size_t R>
+struct loop_info {
+  shape_t<R> shape;
+  std::span<const memory_range> outputs;
+};
+
+namespace detail {
+
+/// Strides of an operand of shape `s` (rank r <= R) read at the positions of a loop of shape `loop`:
+/// broadcast extents and missing leading extents get stride 0.
+template <std::size_t R, std::size_t r>
+constexpr shape_t<R> broadcast_strides(const shape_t<r>& s, const shape_t<R>& loop) {
+  static_assert(r <= R);
+  shape_t<R> stride{};
+  std::size_t natural = 1;
+  for (std::size_t k = r; k-- > 0;) {
+    const std::size_t d = k + (R - r);
+    stride[d] = (s[k] == 1 && loop[d] != 1) ? 0 : natural;
+    natural *= s[k];
+  }
+  return stride;
+}
+
+template <std::size_t R>
+constexpr std::size_t row_offset(const shape_t<R>& stride, const shape_t<R>& index) {
+  std::size_t off = 0;
+  for (std::size_t d = 0; d + 1 < R; ++d) off += index[d] * stride[d];
+  return off;
+}
+
+}  // namespace detail
+
+/// A leaf reading contiguous row-major memory: an lvalue tensor (by reference), a view, or a temporary
+/// tensor the expression keeps alive (`keep_alive`).
+template <dtype T, class Ext>
+struct leaf_expr {
+  static constexpr bool is_statix_expression = true;
+  using value_type = T;
+  using extents_type = Ext;
+  static constexpr std::size_t rank = Ext::rank;
+
+  const T* data;
+  shape_t<rank> extent;
+  std::shared_ptr<const void> keep_alive;
+
+  constexpr const shape_t<rank>& shape() const { return extent; }
+  std::size_t size() const { return element_count(extent); }
+  bool flat_ok(std::size_t n) const { return size() == n; }
+  memory_range memory() const { return {data, data + size()}; }
+
+  template <bool Flat, std::size_t R>
+  struct cursor {
+    const T* base;
+    const T* row;
+    shape_t<R> stride;
+    bool inner_contiguous;
+    std::unique_ptr<T[]> copy;  // only when the loop writes this memory at other positions
+
+    void set_row(const shape_t<R>& index) {
+      if constexpr (!Flat) row = base + detail::row_offset(stride, index);
+    }
+    template <class C, simd::span S>
+    simd::batch_of<T, C> load(S s) const {
+      if constexpr (Flat) {
+        return simd::load<T, C>(base, s);
+      } else {
+        if (inner_contiguous) return simd::load<T, C>(row, s);
+        return simd::batch_of<T, C>(row[0]);
+      }
+    }
+  };
+
+  template <bool Flat, std::size_t R>
+  cursor<Flat, R> make_cursor(const loop_info<R>& loop) const {
+    cursor<Flat, R> c{data, data, {}, true, nullptr};
+    const memory_range mine = memory();
+    // Same size as the loop means same positions (shapes were checked to broadcast).
+    const bool same_positions = size() == element_count(loop.shape);
+    for (const memory_range& out : loop.outputs) {
+      if (overlaps(mine, out) && !(same_positions && out.begin == mine.begin)) {
+        c.copy = std::make_unique<T[]>(size());
+        std::copy_n(data, size(), c.copy.get());
+        c.base = c.row = c.copy.get();
+        break;
+      }
+    }
+    if constexpr (!Flat) {
+      c.stride = detail::broadcast_strides(extent, loop.shape);
+      c.inner_contiguous = R == 0 || c.stride[R - 1] == 1;
+    }
+    return c;
+  }
+
+  template <class F>
+  void for_each_memory(F&& f) const {
+    f(memory(), element_count(extent));
+  }
+};
+
+/// A plain number inside an expression; it has the dtype of the expression it met.
+template <dtype T>
+struct scalar_expr {
+  static constexpr bool is_statix_expression = true;
+  using value_type = T;
+  using extents_type = extents<>;
+  static constexpr std::size_t rank = 0;
+
+  T value;
+
+  constexpr shape_t<0> shape() const { return {}; }
+  bool flat_ok(std::size_t) const { return true; }
+
+  struct cursor {
+    T value;
+    template <std::size_t R>
+    void set_row(const shape_t<R>&) {}
+    template <class C, simd::span S>
+    simd::batch_of<T, C> load(S) const {
+      return simd::batch_of<T, C>(value);
+    }
+  };
+  template <bool Flat, std::size_t R>
+  cursor make_cursor(const loop_info<R>&) const {
+    return {value};
+  }
+  template <class F>
+  void for_each_memory(F&&) const {}
+};
+
+/// Turns an operand into a node: expressions are copied (they are small values), lvalue tensors are
+/// referenced, temporary tensors are moved into shared ownership so the expression cannot dangle.
+template <operand X>
+auto as_node(X&& x) {
+  using D = std::remove_cvref_t<X>;
+  if constexpr (expression<D>) {
+    return D(std::forward<X>(x));
+  } else {
+    using T = std::remove_const_t<typename D::value_type>;
+    using node = leaf_expr<T, typename D::extents_type>;
+    if constexpr (std::is_lvalue_reference_v<X> || D::is_view) {
+      return node{x.data(), x.shape(), nullptr};
+    } else {
+      auto owned = std::make_shared<const D>(std::forward<X>(x));
+      const T* p = owned->data();
+      return node{p, owned->shape(), std::move(owned)};
+    }
+  }
+}
+
+template <class X>
+using node_t = decltype(as_node(std::declval<X>()));
+
+template <class X>
+using value_type_t = typename std::remove_cvref_t<X>::value_type;
+template <class X>
+using extents_t = typename std::remove_cvref_t<X>::extents_type;
+
+}  // namespace statix

@@ -1,0 +1,97 @@
+// map_expr: one node type for every elementwise primitive. An op is a small struct (ops/elementwise.hpp)
+// with its name, its dtype rule and its SIMD kernel; map_expr adds broadcasting, the run-time shape
+// check and the cursor.
+#pragma once
+
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "expr.hpp"
+
+namespace statix {
+
+namespace detail {
+
+template <std::size_t RA, std::size_t... R>
+constexpr auto broadcast_all_shapes(std::string_view op, const shape_t<RA>& a, const shape_t<R>&... rest) {
+  if constexpr (sizeof...(R) == 0) {
+    return a;
+  } else {
+    return [&]<std::size_t RB, std::size_t... RR>(const shape_t<RB>& b, const shape_t<RR>&... tail) {
+      return broadcast_all_shapes(op, broadcast_shapes(op, a, b), tail...);
+    }(rest...);
+  }
+}
+
+/// The dtype the operands of a node are loaded with: their own numeric dtype if they have one, else
+/// (all bool) the loop's carrier.
+template <class C, class... V>
+struct operand_carrier {
+  using type = C;
+};
+template <class C, class V, class... Rest>
+struct operand_carrier<C, V, Rest...> {
+  using type = std::conditional_t<std::is_same_v<V, bool>, typename operand_carrier<C, Rest...>::type, V>;
+};
+
+}  // namespace detail
+
+template <class Op, class... Args>
+struct map_expr {
+  static constexpr bool is_statix_expression = true;
+  using value_type = typename Op::template result_type<typename Args::value_type...>;
+  using extents_type = broadcast_t<typename Args::extents_type...>;
+  static constexpr std::size_t rank = extents_type::rank;
+  using op_type = Op;
+
+  std::tuple<Args...> args;
+  shape_t<rank> extent;
+
+  explicit map_expr(Args... a)
+      : args(std::move(a)...),
+        extent(std::apply([](const auto&... x) { return detail::broadcast_all_shapes(Op::name, x.shape()...); },
+                          args)) {}
+
+  const shape_t<rank>& shape() const { return extent; }
+  bool flat_ok(std::size_t n) const {
+    return std::apply([n](const auto&... x) { return (x.flat_ok(n) && ...); }, args);
+  }
+
+  template <bool Flat, std::size_t R>
+  struct cursor {
+    std::tuple<decltype(std::declval<const Args&>().template make_cursor<Flat, R>(
+        std::declval<const loop_info<R>&>()))...>
+        parts;
+
+    void set_row(const shape_t<R>& index) {
+      std::apply([&](auto&... p) { (p.set_row(index), ...); }, parts);
+    }
+
+    template <class C, simd::span S>
+    simd::batch_of<value_type, C> load(S s) const {
+      using D = typename detail::operand_carrier<C, typename Args::value_type...>::type;
+      auto compute = [this](auto sub) {
+        return std::apply([sub](const auto&... p) { return Op::apply(p.template load<D>(sub)...); }, parts);
+      };
+      if constexpr (std::is_same_v<value_type, bool> && !std::is_same_v<D, C>) {
+        return simd::repack<bool, C, bool, D>(s, compute);  // a mask computed on another dtype's lanes
+      } else {
+        return compute(s);
+      }
+    }
+  };
+
+  template <bool Flat, std::size_t R>
+  cursor<Flat, R> make_cursor(const loop_info<R>& loop) const {
+    return std::apply([&](const auto&... a) { return cursor<Flat, R>{{a.template make_cursor<Flat, R>(loop)...}}; },
+                      args);
+  }
+
+  template <class F>
+  void for_each_memory(F&& f) const {
+    std::apply([&](const auto&... a) { (a.for_each_memory(f), ...); }, args);
+  }
+};
+
+}  // namespace statix
