@@ -64,6 +64,29 @@ struct loop_info {
 
 namespace detail {
 
+/// A minimal tuple for the children of a node. std::tuple's constrained constructors cost more
+/// compile time than the whole rest of a node (measured: about half of an expression's instantiation
+/// time); this aggregate has none, and `apply` calls `f(children...)` without std::apply's machinery.
+template <std::size_t I, class T>
+struct pack_item {
+  T value;
+};
+template <class Seq, class... T>
+struct pack_impl;
+template <std::size_t... I, class... T>
+struct pack_impl<std::index_sequence<I...>, T...> : pack_item<I, T>... {
+  template <class F>
+  constexpr decltype(auto) apply(F&& f) const {
+    return f(static_cast<const pack_item<I, T>&>(*this).value...);
+  }
+  template <class F>
+  constexpr decltype(auto) apply(F&& f) {
+    return f(static_cast<pack_item<I, T>&>(*this).value...);
+  }
+};
+template <class... T>
+using pack = pack_impl<std::index_sequence_for<T...>, T...>;
+
 /// Strides of an operand of shape `s` (rank r <= R) read at the positions of a loop of shape `loop`:
 /// broadcast extents and missing leading extents get stride 0.
 template <std::size_t R, std::size_t r>
@@ -104,6 +127,16 @@ struct leaf_expr {
   constexpr const shape_t<rank>& shape() const { return extent; }
   std::size_t size() const { return element_count(extent); }
   bool flat_ok(std::size_t n) const { return size() == n; }
+  /// True when, for a statically shaped destination of `n` elements, flat_ok holds for every shape.
+  static constexpr bool always_flat(std::size_t n) { return Ext::static_size == n; }
+  /// The same node with run-time extents only (`Flat`: as one row of its element count); see execute().
+  template <bool Flat>
+  auto lower() const {
+    if constexpr (Flat)
+      return leaf_expr<T, extents<dyn>>{data, {size()}, nullptr};
+    else
+      return leaf_expr<T, dyn_extents<rank>>{data, extent, nullptr};
+  }
   memory_range memory() const { return {data, data + size()}; }
 
   template <bool Flat, std::size_t R>
@@ -167,6 +200,11 @@ struct scalar_expr {
 
   constexpr shape_t<0> shape() const { return {}; }
   bool flat_ok(std::size_t) const { return true; }
+  static constexpr bool always_flat(std::size_t) { return true; }
+  template <bool Flat>
+  scalar_expr lower() const {
+    return *this;
+  }
 
   struct cursor {
     T value;

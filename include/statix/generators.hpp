@@ -72,6 +72,14 @@ struct index_expr {
 
   const shape_t<rank>& shape() const { return extent; }
   bool flat_ok(std::size_t n) const { return element_count(extent) == n; }
+  static constexpr bool always_flat(std::size_t n) { return Ext::static_size == n; }
+  template <bool Flat>
+  auto lower() const {
+    if constexpr (Flat)
+      return index_expr<T, extents<dyn>, Gen>{{element_count(extent)}, gen};
+    else
+      return index_expr<T, dyn_extents<rank>, Gen>{extent, gen};
+  }
   template <class F>
   void for_each_memory(F&&) const {}
 
@@ -120,6 +128,11 @@ struct constant_expr {
 
   const shape_t<rank>& shape() const { return extent; }
   bool flat_ok(std::size_t) const { return true; }
+  static constexpr bool always_flat(std::size_t) { return true; }
+  template <bool Flat>
+  scalar_expr<T> lower() const {
+    return {value};
+  }
   template <class F>
   void for_each_memory(F&&) const {}
 

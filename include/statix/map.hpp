@@ -45,34 +45,40 @@ struct map_expr {
   static constexpr std::size_t rank = extents_type::rank;
   using op_type = Op;
 
-  std::tuple<Args...> args;
+  detail::pack<Args...> args;
   shape_t<rank> extent;
 
   explicit map_expr(Args... a)
-      : args(std::move(a)...),
-        extent(std::apply([](const auto&... x) { return detail::broadcast_all_shapes(Op::name, x.shape()...); },
-                          args)) {}
+      : args{{std::move(a)}...},
+        extent(args.apply([](const auto&... x) { return detail::broadcast_all_shapes(Op::name, x.shape()...); })) {}
 
   const shape_t<rank>& shape() const { return extent; }
+  static constexpr bool always_flat(std::size_t n) { return (Args::always_flat(n) && ...); }
+  template <bool Flat>
+  auto lower() const {
+    return args.apply([](const auto&... a) {
+      return map_expr<Op, decltype(a.template lower<Flat>())...>(a.template lower<Flat>()...);
+    });
+  }
   bool flat_ok(std::size_t n) const {
-    return std::apply([n](const auto&... x) { return (x.flat_ok(n) && ...); }, args);
+    return args.apply([n](const auto&... x) { return (x.flat_ok(n) && ...); });
   }
 
   template <bool Flat, std::size_t R>
   struct cursor {
-    std::tuple<decltype(std::declval<const Args&>().template make_cursor<Flat, R>(
+    detail::pack<decltype(std::declval<const Args&>().template make_cursor<Flat, R>(
         std::declval<const loop_info<R>&>()))...>
         parts;
 
     void set_row(const shape_t<R>& index) {
-      std::apply([&](auto&... p) { (p.set_row(index), ...); }, parts);
+      parts.apply([&](auto&... p) { (p.set_row(index), ...); });
     }
 
     template <class C, simd::span S>
     simd::batch_of<value_type, C> load(S s) const {
       using D = typename detail::operand_carrier<C, typename Args::value_type...>::type;
       auto compute = [this](auto sub) {
-        return std::apply([sub](const auto&... p) { return Op::apply(p.template load<D>(sub)...); }, parts);
+        return parts.apply([sub](const auto&... p) { return Op::apply(p.template load<D>(sub)...); });
       };
       if constexpr (std::is_same_v<value_type, bool> && !std::is_same_v<D, C>) {
         return simd::repack<bool, C, bool, D>(s, compute);  // a mask computed on another dtype's lanes
@@ -84,13 +90,12 @@ struct map_expr {
 
   template <bool Flat, std::size_t R>
   cursor<Flat, R> make_cursor(const loop_info<R>& loop) const {
-    return std::apply([&](const auto&... a) { return cursor<Flat, R>{{a.template make_cursor<Flat, R>(loop)...}}; },
-                      args);
+    return args.apply([&](const auto&... a) { return cursor<Flat, R>{{{a.template make_cursor<Flat, R>(loop)}...}}; });
   }
 
   template <class F>
   void for_each_memory(F&& f) const {
-    std::apply([&](const auto&... a) { (a.for_each_memory(f), ...); }, args);
+    args.apply([&](const auto&... a) { (a.for_each_memory(f), ...); });
   }
 };
 

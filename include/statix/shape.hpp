@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace statix {
 
@@ -100,6 +101,15 @@ struct extents_from<Values, std::index_sequence<I...>> {
   using type = extents<Values[I]...>;
 };
 
+template <std::size_t>
+inline constexpr std::size_t dyn_for = dyn;
+template <class Seq>
+struct all_dyn;
+template <std::size_t... I>
+struct all_dyn<std::index_sequence<I...>> {
+  using type = extents<dyn_for<I>...>;
+};
+
 template <class A, class B>
 struct broadcast_extents {
   static constexpr auto result = broadcast_static(A::values, B::values);
@@ -141,6 +151,10 @@ constexpr auto broadcast_shapes(std::string_view op, const shape_t<RA>& a, const
 /// Broadcast extents of several operands (NumPy rules); `ok` is false when they cannot broadcast.
 template <class... Ext>
 using broadcast_t = typename detail::broadcast_all<Ext...>::type;
+
+/// Rank R with every extent dynamic: what evaluation kernels are instantiated on (see eval/kernel.hpp).
+template <std::size_t R>
+using dyn_extents = typename detail::all_dyn<std::make_index_sequence<R>>::type;
 
 /// Diagnostic-only spelling of a static shape: the compiler prints `shape<3, 4>`; -1 marks `dyn`.
 namespace diagnostic {

@@ -110,19 +110,21 @@ inline void run_row(const Stmts& stmts, const Cursors& cursors, std::size_t dst_
         [&] {
           const auto& st = std::get<I>(stmts);
           constexpr std::size_t w = stmt_lanes<std::remove_cvref_t<decltype(st)>>;
-          for (std::size_t k = j; k < count; k += w) {
-            if (k + w <= count)
+          std::size_t k = j;
+          if constexpr (w < Step) {  // a narrower statement may still have whole registers left
+            for (; k + w <= count; k += w)
               run_one(st, std::get<I>(cursors), st.dst + dst_offset, simd::full_span{k});
-            else
-              run_one(st, std::get<I>(cursors), st.dst + dst_offset, simd::tail_span{k, count - k});
           }
+          if (k < count) run_one(st, std::get<I>(cursors), st.dst + dst_offset, simd::tail_span{k, count - k});
         }(),
         ...);
   }
 }
 
+// Out of line on purpose: every statement with the same lowered type shares this one copy of the
+// loop instead of inlining it at each call site (code size and compile time; the call is per pass).
 template <bool Flat, class... Stmt>
-void run_loop(const std::tuple<const Stmt&...>& stmts, std::span<const memory_range> outputs) {
+[[gnu::noinline]] void run_loop(const std::tuple<const Stmt&...>& stmts, std::span<const memory_range> outputs) {
   constexpr std::size_t R = std::tuple_element_t<0, std::tuple<Stmt...>>::rank;
   constexpr std::size_t step = std::max({stmt_lanes<Stmt>...});
   const shape_t<R>& shape = std::get<0>(stmts).shape;
@@ -148,6 +150,25 @@ void run_loop(const std::tuple<const Stmt&...>& stmts, std::span<const memory_ra
   }
 }
 
+/// Static extents have done their work (the checks) once a statement exists; the loop is instantiated
+/// on the statements lowered to run-time extents (rank 1 when flat), so `a = b * c` compiles to one
+/// kernel for every shape of a rank rather than one per shape: less code and much less compile time.
+template <bool Flat, class... Stmt>
+void run_lowered(std::span<const memory_range> outputs, const Stmt&... stmts) {
+  auto lower = [](const auto& st) {
+    using S = std::remove_cvref_t<decltype(st)>;
+    using T = typename S::value_type;
+    auto expr = st.expr.template lower<Flat>();
+    if constexpr (Flat)
+      return statement<T, extents<dyn>, typename S::kind, decltype(expr)>{st.dst, {element_count(st.shape)},
+                                                                          std::move(expr)};
+    else
+      return statement<T, dyn_extents<S::rank>, typename S::kind, decltype(expr)>{st.dst, st.shape, std::move(expr)};
+  };
+  [&](const auto&... lowered) { run_loop<Flat>(std::tuple<const decltype(lowered)&...>{lowered...}, outputs); }(
+      lower(stmts)...);
+}
+
 }  // namespace detail
 
 /// Runs statements of one shape as one pass. Shapes must already be checked. When an expression reads
@@ -171,11 +192,17 @@ void execute(const Stmt&... stmts) {
     }
   }
   const std::size_t n = element_count(std::get<0>(std::tie(stmts...)).shape);
-  const bool flat = (stmts.expr.flat_ok(n) && ...);
-  if (flat)
-    detail::run_loop<true>(std::tuple<const Stmt&...>{stmts...}, outputs);
-  else
-    detail::run_loop<false>(std::tuple<const Stmt&...>{stmts...}, outputs);
+  // Statically shaped statements whose operands all have the destination's size need no row loop:
+  // instantiating only the flat loop halves their code (and compile time).
+  using first = std::tuple_element_t<0, std::tuple<Stmt...>>;
+  constexpr std::size_t static_n = first::extents_type::static_size;
+  if constexpr (static_n != dyn && (decltype(stmts.expr)::always_flat(static_n) && ...)) {
+    detail::run_lowered<true>(outputs, stmts...);
+  } else if ((stmts.expr.flat_ok(n) && ...)) {
+    detail::run_lowered<true>(outputs, stmts...);
+  } else {
+    detail::run_lowered<false>(outputs, stmts...);
+  }
 }
 
 }  // namespace statix

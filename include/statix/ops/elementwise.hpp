@@ -89,7 +89,10 @@ struct logical_not : predicate { static constexpr std::string_view name = "logic
 /// where(mask, a, b): the dtype of a and b.
 struct where { static constexpr std::string_view name = "where";
   template <class M, class V, class W> using result_type = V;
-  static auto apply(const auto& m, const auto& a, const auto& b) { return xsimd::select(m, a, b); } };
+  template <class M, class B> static B apply(const M& m, const B& a, const B& b) {
+    if constexpr (std::is_same_v<M, B>) return (m && a) || (!m && b);  // masks as values
+    else return xsimd::select(m, a, b);
+  } };
 // clang-format on
 
 }  // namespace op
@@ -261,6 +264,11 @@ struct cast_expr {
 
   const auto& shape() const { return arg.shape(); }
   bool flat_ok(std::size_t n) const { return arg.flat_ok(n); }
+  static constexpr bool always_flat(std::size_t n) { return X::always_flat(n); }
+  template <bool Flat>
+  auto lower() const {
+    return cast_expr<U, decltype(arg.template lower<Flat>())>{arg.template lower<Flat>()};
+  }
   template <class F>
   void for_each_memory(F&& f) const {
     arg.for_each_memory(f);
