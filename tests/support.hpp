@@ -18,7 +18,7 @@ namespace statix_test {
 
 long allocation_count();
 
-/// Lengths that hit every SIMD tail for float (16 lanes) and double (8 lanes), plus large odd ones.
+/// Lengths that hit every SIMD tail (float and double, 256- or 512-bit registers), plus large odd ones.
 inline std::vector<std::size_t> tail_lengths() {
   std::vector<std::size_t> n;
   for (std::size_t k = 1; k <= 67; ++k) n.push_back(k);

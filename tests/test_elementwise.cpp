@@ -160,7 +160,7 @@ BOOST_AUTO_TEST_CASE(arithmetic_static_lengths_1_to_67) {
   check_static<double, false>(std::make_index_sequence<67>{});
 }
 BOOST_AUTO_TEST_CASE(every_op_static_tail_lengths) {
-  // Around each register boundary of float (16 lanes) and double (8 lanes), and large odd sizes.
+  // Around register boundaries (4, 8 and 16 lanes) and large odd sizes.
   check_static<float, true>(std::index_sequence<0, 7, 15, 16, 30, 66, 1030>{});
   check_static<double, true>(std::index_sequence<0, 7, 8, 15, 16, 66, 4098>{});
 }

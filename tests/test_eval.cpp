@@ -153,7 +153,7 @@ BOOST_AUTO_TEST_CASE(destination_read_at_same_positions) {
     std::vector<double> ref(a.begin(), a.end());
     a = a * a + a;
     for (double& r : ref) r = r * r + r;
-    check_close(a.data(), ref, 0, "a = a * a + a");
+    check_close(a.data(), ref, tolerance<double>(2), "a = a * a + a");  // 2 ulp: FMA contraction may differ
   }
 }
 

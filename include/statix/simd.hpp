@@ -23,10 +23,22 @@
 
 namespace statix::simd {
 
+/// The instruction set of elementwise loops: 256-bit AVX2 (+FMA) wherever it exists, even on AVX-512
+/// machines. Measured on Sapphire Rapids (docs/benchmarks.md): Adam's divide/sqrt chain runs 5-10%
+/// faster on 256-bit registers, bandwidth-bound loops are equal; g++ makes the same choice for its
+/// own vectorized loops (-mprefer-vector-width=256).
+#if XSIMD_WITH_FMA3_AVX2
+using arch = xsimd::fma3<xsimd::avx2>;
+#elif XSIMD_WITH_AVX2
+using arch = xsimd::avx2;
+#else
+using arch = xsimd::default_arch;
+#endif
+
 template <class T>
-using batch = xsimd::batch<T>;
+using batch = xsimd::batch<T, arch>;
 template <class C>
-using mask = xsimd::batch_bool<C>;
+using mask = xsimd::batch_bool<C, arch>;
 
 /// Lanes of one register of dtype T (bool masks borrow the lane count of their carrier).
 template <class T>

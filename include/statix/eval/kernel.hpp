@@ -77,7 +77,7 @@ template <class Stmt>
 inline constexpr std::size_t stmt_lanes = simd::lanes<carrier_of<typename Stmt::value_type>>;
 
 template <class Stmt, class Cursor, class S>
-inline void run_one(const Stmt& st, const Cursor& cur, typename Stmt::value_type* dst, S s) {
+inline void run_one(const Cursor& cur, typename Stmt::value_type* dst, S s) {
   using T = typename Stmt::value_type;
   using C = carrier_of<T>;
   auto v = cur.template load<C>(s);
@@ -86,36 +86,34 @@ inline void run_one(const Stmt& st, const Cursor& cur, typename Stmt::value_type
   } else {
     simd::store<T, C>(dst, s, Stmt::kind::apply(simd::load<T, C>(dst, s), v));
   }
-  (void)st;
 }
 
-/// One row of `count` elements: full registers, then a padded tail. `Step` is the widest lane count of
-/// the statements; narrower statements take several registers per step.
-template <std::size_t Step, class Stmts, class Cursors, std::size_t... I>
-inline void run_row(const Stmts& stmts, const Cursors& cursors, std::size_t dst_offset, std::size_t count,
+/// One row of `count` elements from `dst` (one pointer per statement): full registers, then a padded
+/// tail. `Step` is the widest lane count of the statements; narrower ones take several registers per
+/// step. The destinations arrive by value: SIMD stores may alias anything, so pointers read from the
+/// statements in memory would be reloaded after every store.
+template <std::size_t Step, class... Stmt, class Cursors, std::size_t... I>
+inline void run_row(const Cursors& cursors, std::tuple<typename Stmt::value_type*...> dst, std::size_t count,
                     std::index_sequence<I...>) {
   std::size_t j = 0;
   for (; j + Step <= count; j += Step) {
     (
         [&] {
-          const auto& st = std::get<I>(stmts);
-          constexpr std::size_t w = stmt_lanes<std::remove_cvref_t<decltype(st)>>;
+          constexpr std::size_t w = stmt_lanes<Stmt>;
           for (std::size_t k = 0; k < Step; k += w)
-            run_one(st, std::get<I>(cursors), st.dst + dst_offset, simd::full_span{j + k});
+            run_one<Stmt>(std::get<I>(cursors), std::get<I>(dst), simd::full_span{j + k});
         }(),
         ...);
   }
   if (j < count) {
     (
         [&] {
-          const auto& st = std::get<I>(stmts);
-          constexpr std::size_t w = stmt_lanes<std::remove_cvref_t<decltype(st)>>;
+          constexpr std::size_t w = stmt_lanes<Stmt>;
           std::size_t k = j;
           if constexpr (w < Step) {  // a narrower statement may still have whole registers left
-            for (; k + w <= count; k += w)
-              run_one(st, std::get<I>(cursors), st.dst + dst_offset, simd::full_span{k});
+            for (; k + w <= count; k += w) run_one<Stmt>(std::get<I>(cursors), std::get<I>(dst), simd::full_span{k});
           }
-          if (k < count) run_one(st, std::get<I>(cursors), st.dst + dst_offset, simd::tail_span{k, count - k});
+          if (k < count) run_one<Stmt>(std::get<I>(cursors), std::get<I>(dst), simd::tail_span{k, count - k});
         }(),
         ...);
   }
@@ -135,13 +133,16 @@ template <bool Flat, class... Stmt>
   const std::size_t n = element_count(shape);
   if (n == 0) return;
   if constexpr (Flat || R <= 1) {
-    run_row<step>(stmts, cursors, 0, n, seq);
+    run_row<step, Stmt...>(cursors, std::apply([](const auto&... st) { return std::tuple{st.dst...}; }, stmts), n,
+                           seq);
   } else {
     const std::size_t inner = shape[R - 1];
     shape_t<R> index{};
     for (std::size_t row = 0; row < n / inner; ++row) {
       std::apply([&](auto&... c) { (c.set_row(index), ...); }, cursors);
-      run_row<step>(stmts, cursors, row * inner, inner, seq);
+      run_row<step, Stmt...>(
+          cursors, std::apply([&](const auto&... st) { return std::tuple{st.dst + row * inner...}; }, stmts), inner,
+          seq);
       for (std::size_t d = R - 1; d-- > 0;) {  // odometer over the outer extents
         if (++index[d] < shape[d]) break;
         index[d] = 0;
