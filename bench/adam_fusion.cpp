@@ -112,7 +112,7 @@ void init_sgd(float* p, float* g, float* buf, std::size_t n, bool zero_state = f
 class aligned_floats {
  public:
   explicit aligned_floats(std::size_t n)
-      : n_(n), p_(static_cast<float*>(::operator new(n * sizeof(float), std::align_val_t{64}))) {
+      : n_(n), p_(static_cast<float*>(::operator new (n * sizeof(float), std::align_val_t{64}))) {
     std::fill_n(p_.get(), n, 0.f);
   }
   float* data() { return p_.get(); }
@@ -121,7 +121,7 @@ class aligned_floats {
 
  private:
   struct deleter {
-    void operator()(float* p) const { ::operator delete(p, std::align_val_t{64}); }
+    void operator()(float* p) const { ::operator delete (p, std::align_val_t{64}); }
   };
   std::size_t n_;
   std::unique_ptr<float, deleter> p_;
@@ -134,8 +134,7 @@ class aligned_floats {
 [[gnu::noinline]] void adam_statix_fuse(vec& p, const vec& g, vec& m, vec& v, const adam_hparams& h) {
   const float lr = h.lr, b1 = h.beta1, b2 = h.beta2, eps = h.eps, bc1 = h.bc1, bc2 = h.bc2;
   sx::fuse(sx::out(m) = b1 * m + (1 - b1) * g,  //
-           sx::out(v) = b2 * v + (1 - b2) * g * g,
-           sx::out(p) -= lr * (m / bc1) / (sx::sqrt(v / bc2) + eps));
+           sx::out(v) = b2 * v + (1 - b2) * g * g, sx::out(p) -= lr * (m / bc1) / (sx::sqrt(v / bc2) + eps));
 }
 
 [[gnu::noinline]] void adam_statix_op_by_op(vec& p, const vec& g, vec& m, vec& v, const adam_hparams& h) {
@@ -281,7 +280,9 @@ void set_counters(benchmark::State& state, std::size_t n, double bytes_per_eleme
   state.counters["GB/s"] = C(elements * bytes_per_element * 1e-9, C::kIsIterationInvariantRate);
 }
 
-std::size_t size_of(const benchmark::State& state) { return static_cast<std::size_t>(state.range(0)); }
+std::size_t size_of(const benchmark::State& state) {
+  return static_cast<std::size_t>(state.range(0));
+}
 
 void bm_adam_statix_fuse(benchmark::State& state) {
   const std::size_t n = size_of(state);
@@ -475,27 +476,27 @@ struct entry {
 /// "<optimizer>/<implementation>/<N>" (scripts/plot_bench.py parses them).
 void register_benchmarks() {
   const std::vector<entry> entries = {
-      {"adam/statix_fuse", bm_adam_statix_fuse},
-      {"adam/hand_fused", bm_adam_hand_fused},
-      {"adam/statix_op_by_op", bm_adam_statix_op_by_op},
+    {"adam/statix_fuse", bm_adam_statix_fuse},
+    {"adam/hand_fused", bm_adam_hand_fused},
+    {"adam/statix_op_by_op", bm_adam_statix_op_by_op},
 #if defined(STATIX_HAVE_EIGEN)
-      {"adam/eigen", bm_adam_eigen},
+    {"adam/eigen", bm_adam_eigen},
 #endif
 #if defined(STATIX_HAVE_TORCH)
-      {"adam/torch", bm_adam_torch},
+    {"adam/torch", bm_adam_torch},
 #endif
-      {"adam/pattern", bm_adam_pattern},
-      {"sgd/statix_fuse", bm_sgd_statix_fuse},
-      {"sgd/hand_fused", bm_sgd_hand_fused},
-      {"sgd/statix_op_by_op", bm_sgd_statix_op_by_op},
+    {"adam/pattern", bm_adam_pattern},
+    {"sgd/statix_fuse", bm_sgd_statix_fuse},
+    {"sgd/hand_fused", bm_sgd_hand_fused},
+    {"sgd/statix_op_by_op", bm_sgd_statix_op_by_op},
 #if defined(STATIX_HAVE_EIGEN)
-      {"sgd/eigen", bm_sgd_eigen},
+    {"sgd/eigen", bm_sgd_eigen},
 #endif
 #if defined(STATIX_HAVE_TORCH)
-      {"sgd/torch", bm_sgd_torch},
+    {"sgd/torch", bm_sgd_torch},
 #endif
-      {"sgd/pattern", bm_sgd_pattern},
-      {"stream/triad", bm_stream_triad},
+    {"sgd/pattern", bm_sgd_pattern},
+    {"stream/triad", bm_stream_triad},
   };
   for (const std::size_t n : kSizes)
     for (const entry& e : entries)

@@ -22,8 +22,7 @@ struct adam {
     ++t;
     const float bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
     sx::fuse(sx::out(m) = beta1 * m + (1 - beta1) * g,  //
-             sx::out(v) = beta2 * v + (1 - beta2) * g * g,
-             sx::out(p) -= lr * (m / bc1) / (sx::sqrt(v / bc2) + eps));
+             sx::out(v) = beta2 * v + (1 - beta2) * g * g, sx::out(p) -= lr * (m / bc1) / (sx::sqrt(v / bc2) + eps));
   }
 
   // The same update, one op at a time: what an op-by-op library does.

@@ -2,8 +2,8 @@
 // statix gives (docs/guide.md quotes them). Without MISTAKE, it shows the run-time checks.
 //
 //   g++ -std=c++20 -march=native -Iinclude -DMISTAKE=1 -fsyntax-only examples/shape_errors.cpp
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 
 #include <statix/statix.hpp>
 

@@ -1,8 +1,8 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Plots the fusion benchmark (bench/adam_fusion.cpp): ns/element against N, log-log, one line per
 implementation, one PNG per optimizer.
 
-    python3 scripts/plot_bench.py build/bench/adam.json [docs/img]
+    scripts/plot_bench.py build/adam.json [docs/img]
 
 Reads Google Benchmark JSON (--benchmark_out_format=json). Benchmark names are
 "<optimizer>/<implementation>/<N>"; the median aggregate is used when the run had repetitions, otherwise

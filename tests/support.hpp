@@ -60,9 +60,9 @@ void check_close(const T* got, const std::vector<double>& ref, double rtol, cons
       continue;
     }
     const double err = std::abs(g - r);
-    BOOST_TEST_REQUIRE(err <= rtol * std::max(1.0, std::abs(r)),
-                       what << " (size " << ref.size() << ") element " << i << ": got " << g << ", reference "
-                            << r << ", error " << err);
+    BOOST_TEST_REQUIRE(err <= rtol * std::max(1.0, std::abs(r)), what << " (size " << ref.size() << ") element " << i
+                                                                      << ": got " << g << ", reference " << r
+                                                                      << ", error " << err);
   }
 }
 

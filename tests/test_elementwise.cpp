@@ -44,34 +44,57 @@ void check_binary(const char* name, F f, R ref, double lo, double hi, double ulp
   }
 }
 
-double sigmoid_ref(double x) { return 1 / (1 + std::exp(-x)); }
+double sigmoid_ref(double x) {
+  return 1 / (1 + std::exp(-x));
+}
 
 template <class T>
 void check_all_ops_dyn() {
-  check_unary<T>("negate", [](const auto& x) { return -x; }, [](double x) { return -x; }, -10, 10, 0);
-  check_unary<T>("exp", [](const auto& x) { return sx::exp(x); }, [](double x) { return std::exp(x); }, -20, 20);
-  check_unary<T>("expm1", [](const auto& x) { return sx::expm1(x); }, [](double x) { return std::expm1(x); }, -3, 3);
-  check_unary<T>("log", [](const auto& x) { return sx::log(x); }, [](double x) { return std::log(x); }, 1e-3, 1e3);
-  check_unary<T>("log1p", [](const auto& x) { return sx::log1p(x); }, [](double x) { return std::log1p(x); }, -0.5, 10);
-  check_unary<T>("sqrt", [](const auto& x) { return sx::sqrt(x); }, [](double x) { return std::sqrt(x); }, 0, 100, 1);
-  check_unary<T>("rsqrt", [](const auto& x) { return sx::rsqrt(x); }, [](double x) { return 1 / std::sqrt(x); }, 1e-2, 100, 2);
-  check_unary<T>("abs", [](const auto& x) { return sx::abs(x); }, [](double x) { return std::abs(x); }, -5, 5, 0);
-  check_unary<T>("square", [](const auto& x) { return sx::square(x); }, [](double x) { return x * x; }, -5, 5, 1);
-  check_unary<T>("relu", [](const auto& x) { return sx::relu(x); }, [](double x) { return x > 0 ? x : 0; }, -5, 5, 0);
-  check_unary<T>("sigmoid", [](const auto& x) { return sx::sigmoid(x); }, sigmoid_ref, -30, 30);
-  check_unary<T>("tanh", [](const auto& x) { return sx::tanh(x); }, [](double x) { return std::tanh(x); }, -10, 10);
-  check_unary<T>("sin", [](const auto& x) { return sx::sin(x); }, [](double x) { return std::sin(x); }, -10, 10);
-  check_unary<T>("cos", [](const auto& x) { return sx::cos(x); }, [](double x) { return std::cos(x); }, -10, 10);
-  check_binary<T>("add", [](const auto& a, const auto& b) { return a + b; }, std::plus<double>(), -10, 10, 1);
-  check_binary<T>("subtract", [](const auto& a, const auto& b) { return a - b; }, std::minus<double>(), -10, 10, 1);
-  check_binary<T>("multiply", [](const auto& a, const auto& b) { return a * b; }, std::multiplies<double>(), -10, 10, 1);
-  check_binary<T>("divide", [](const auto& a, const auto& b) { return a / b; }, std::divides<double>(), 0.5, 10, 1);
-  check_binary<T>("maximum", [](const auto& a, const auto& b) { return sx::maximum(a, b); },
-                  [](double a, double b) { return std::max(a, b); }, -10, 10, 0);
-  check_binary<T>("minimum", [](const auto& a, const auto& b) { return sx::minimum(a, b); },
-                  [](double a, double b) { return std::min(a, b); }, -10, 10, 0);
-  check_binary<T>("pow", [](const auto& a, const auto& b) { return sx::pow(a, b); },
-                  [](double a, double b) { return std::pow(a, b); }, 0.1, 4, 64);
+  check_unary<T>(
+      "negate", [](const auto& x) { return -x; }, [](double x) { return -x; }, -10, 10, 0);
+  check_unary<T>(
+      "exp", [](const auto& x) { return sx::exp(x); }, [](double x) { return std::exp(x); }, -20, 20);
+  check_unary<T>(
+      "expm1", [](const auto& x) { return sx::expm1(x); }, [](double x) { return std::expm1(x); }, -3, 3);
+  check_unary<T>(
+      "log", [](const auto& x) { return sx::log(x); }, [](double x) { return std::log(x); }, 1e-3, 1e3);
+  check_unary<T>(
+      "log1p", [](const auto& x) { return sx::log1p(x); }, [](double x) { return std::log1p(x); }, -0.5, 10);
+  check_unary<T>(
+      "sqrt", [](const auto& x) { return sx::sqrt(x); }, [](double x) { return std::sqrt(x); }, 0, 100, 1);
+  check_unary<T>(
+      "rsqrt", [](const auto& x) { return sx::rsqrt(x); }, [](double x) { return 1 / std::sqrt(x); }, 1e-2, 100, 2);
+  check_unary<T>(
+      "abs", [](const auto& x) { return sx::abs(x); }, [](double x) { return std::abs(x); }, -5, 5, 0);
+  check_unary<T>(
+      "square", [](const auto& x) { return sx::square(x); }, [](double x) { return x * x; }, -5, 5, 1);
+  check_unary<T>(
+      "relu", [](const auto& x) { return sx::relu(x); }, [](double x) { return x > 0 ? x : 0; }, -5, 5, 0);
+  check_unary<T>(
+      "sigmoid", [](const auto& x) { return sx::sigmoid(x); }, sigmoid_ref, -30, 30);
+  check_unary<T>(
+      "tanh", [](const auto& x) { return sx::tanh(x); }, [](double x) { return std::tanh(x); }, -10, 10);
+  check_unary<T>(
+      "sin", [](const auto& x) { return sx::sin(x); }, [](double x) { return std::sin(x); }, -10, 10);
+  check_unary<T>(
+      "cos", [](const auto& x) { return sx::cos(x); }, [](double x) { return std::cos(x); }, -10, 10);
+  check_binary<T>(
+      "add", [](const auto& a, const auto& b) { return a + b; }, std::plus<double>(), -10, 10, 1);
+  check_binary<T>(
+      "subtract", [](const auto& a, const auto& b) { return a - b; }, std::minus<double>(), -10, 10, 1);
+  check_binary<T>(
+      "multiply", [](const auto& a, const auto& b) { return a * b; }, std::multiplies<double>(), -10, 10, 1);
+  check_binary<T>(
+      "divide", [](const auto& a, const auto& b) { return a / b; }, std::divides<double>(), 0.5, 10, 1);
+  check_binary<T>(
+      "maximum", [](const auto& a, const auto& b) { return sx::maximum(a, b); },
+      [](double a, double b) { return std::max(a, b); }, -10, 10, 0);
+  check_binary<T>(
+      "minimum", [](const auto& a, const auto& b) { return sx::minimum(a, b); },
+      [](double a, double b) { return std::min(a, b); }, -10, 10, 0);
+  check_binary<T>(
+      "pow", [](const auto& a, const auto& b) { return sx::pow(a, b); },
+      [](double a, double b) { return std::pow(a, b); }, 0.1, 4, 64);
 }
 
 // One expression that uses every elementwise op; instantiated for static extents at the lengths that
@@ -79,15 +102,15 @@ void check_all_ops_dyn() {
 template <class X, class Y>
 auto every_op(const X& x, const Y& y) {
   return sx::where(x > y, sx::maximum(x, y) - sx::minimum(x, y), sx::abs(x - y)) * sx::sigmoid(x) +
-         sx::tanh(y) / (sx::square(x) + 1) + sx::exp(-sx::abs(x)) * sx::log(sx::abs(y) + 1) +
-         sx::sqrt(sx::abs(x)) - sx::rsqrt(sx::abs(y) + 0.5) + sx::pow(sx::abs(x) + 0.1, 1.5) + sx::relu(x) -
-         (-y) + sx::expm1(x / 4) * sx::log1p(sx::abs(y)) + sx::sin(x) * sx::cos(y);
+         sx::tanh(y) / (sx::square(x) + 1) + sx::exp(-sx::abs(x)) * sx::log(sx::abs(y) + 1) + sx::sqrt(sx::abs(x)) -
+         sx::rsqrt(sx::abs(y) + 0.5) + sx::pow(sx::abs(x) + 0.1, 1.5) + sx::relu(x) - (-y) +
+         sx::expm1(x / 4) * sx::log1p(sx::abs(y)) + sx::sin(x) * sx::cos(y);
 }
 double every_op_ref(double x, double y) {
   return (x > y ? std::max(x, y) - std::min(x, y) : std::abs(x - y)) * sigmoid_ref(x) + std::tanh(y) / (x * x + 1) +
-         std::exp(-std::abs(x)) * std::log(std::abs(y) + 1) + std::sqrt(std::abs(x)) - 1 / std::sqrt(std::abs(y) + 0.5) +
-         std::pow(std::abs(x) + 0.1, 1.5) + (x > 0 ? x : 0) + y + std::expm1(x / 4) * std::log1p(std::abs(y)) +
-         std::sin(x) * std::cos(y);
+         std::exp(-std::abs(x)) * std::log(std::abs(y) + 1) + std::sqrt(std::abs(x)) -
+         1 / std::sqrt(std::abs(y) + 0.5) + std::pow(std::abs(x) + 0.1, 1.5) + (x > 0 ? x : 0) + y +
+         std::expm1(x / 4) * std::log1p(std::abs(y)) + std::sin(x) * std::cos(y);
 }
 
 // A small expression for the sweep over every static length 1..67: static extents are checked at
@@ -97,7 +120,9 @@ template <class X, class Y>
 auto arithmetic_ops(const X& x, const Y& y) {
   return sx::where(x >= y, x - y, -y) * x + sx::sqrt(sx::abs(y));
 }
-double arithmetic_ops_ref(double x, double y) { return (x >= y ? x - y : -y) * x + std::sqrt(std::abs(y)); }
+double arithmetic_ops_ref(double x, double y) {
+  return (x >= y ? x - y : -y) * x + std::sqrt(std::abs(y));
+}
 
 template <class T, std::size_t N, bool Transcendental>
 void check_static() {
@@ -153,8 +178,12 @@ auto filled(auto t, unsigned seed) {
 
 BOOST_AUTO_TEST_SUITE(elementwise)
 
-BOOST_AUTO_TEST_CASE(every_op_float_dynamic) { check_all_ops_dyn<float>(); }
-BOOST_AUTO_TEST_CASE(every_op_double_dynamic) { check_all_ops_dyn<double>(); }
+BOOST_AUTO_TEST_CASE(every_op_float_dynamic) {
+  check_all_ops_dyn<float>();
+}
+BOOST_AUTO_TEST_CASE(every_op_double_dynamic) {
+  check_all_ops_dyn<double>();
+}
 BOOST_AUTO_TEST_CASE(arithmetic_static_lengths_1_to_67) {
   check_static<float, false>(std::make_index_sequence<67>{});
   check_static<double, false>(std::make_index_sequence<67>{});
@@ -252,8 +281,12 @@ void check_all_directions() {
   }
 }
 
-BOOST_AUTO_TEST_CASE(all_directions_float) { check_all_directions<float>(); }
-BOOST_AUTO_TEST_CASE(all_directions_double) { check_all_directions<double>(); }
+BOOST_AUTO_TEST_CASE(all_directions_float) {
+  check_all_directions<float>();
+}
+BOOST_AUTO_TEST_CASE(all_directions_double) {
+  check_all_directions<double>();
+}
 
 BOOST_AUTO_TEST_CASE(static_shape_algebra) {
   using R = sx::broadcast_t<sx::extents<2, 1, 5>, sx::extents<3, 1>>;

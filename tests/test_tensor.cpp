@@ -213,7 +213,7 @@ BOOST_AUTO_TEST_CASE(masks_where_and_logic) {
   for (std::size_t n : tail_lengths()) {
     sx::tensor<double, sx::dyn> x(n);
     fill_uniform(x, -1, 1, static_cast<unsigned>(n));
-    sx::tensor<bool, sx::dyn> pos = x > 0;                 // mask computed on double lanes, stored as bool
+    sx::tensor<bool, sx::dyn> pos = x > 0;                  // mask computed on double lanes, stored as bool
     sx::tensor<float, sx::dyn> xf = sx::cast<float>(x);     // double -> float (different lane counts)
     sx::tensor<float, sx::dyn> r = sx::where(pos, xf, -1);  // bool tensor as a float mask
     sx::tensor<bool, sx::dyn> band = ((x > -0.5) && !(x > 0.5)) || (x == 1.0);

@@ -10,8 +10,8 @@ namespace statix {
 
 /// float and double for values, int32 for labels and indices, bool for masks.
 template <class T>
-concept dtype = std::same_as<T, float> || std::same_as<T, double> || std::same_as<T, std::int32_t> ||
-                std::same_as<T, bool>;
+concept dtype =
+    std::same_as<T, float> || std::same_as<T, double> || std::same_as<T, std::int32_t> || std::same_as<T, bool>;
 
 template <class T>
 concept floating_dtype = std::same_as<T, float> || std::same_as<T, double>;
@@ -21,10 +21,14 @@ concept numeric_dtype = floating_dtype<T> || std::same_as<T, std::int32_t>;
 
 template <dtype T>
 constexpr std::string_view dtype_name() {
-  if constexpr (std::same_as<T, float>) return "float32";
-  else if constexpr (std::same_as<T, double>) return "float64";
-  else if constexpr (std::same_as<T, std::int32_t>) return "int32";
-  else return "bool";
+  if constexpr (std::same_as<T, float>)
+    return "float32";
+  else if constexpr (std::same_as<T, double>)
+    return "float64";
+  else if constexpr (std::same_as<T, std::int32_t>)
+    return "int32";
+  else
+    return "bool";
 }
 
 /// A plain C++ number written next to an expression (`2`, `0.9`, `1e-8f`).
@@ -35,6 +39,6 @@ concept arithmetic_scalar = std::is_arithmetic_v<std::remove_cvref_t<S>> && !std
 /// for int32 expressions (a fractional literal would be truncated silently, so it is refused).
 template <class S, class T>
 concept scalar_for = arithmetic_scalar<S> &&
-                     (floating_dtype<T> || (std::same_as<T, std::int32_t> && std::is_integral_v<std::remove_cvref_t<S>>));
+    (floating_dtype<T> || (std::same_as<T, std::int32_t> && std::is_integral_v<std::remove_cvref_t<S>>));
 
 }  // namespace statix

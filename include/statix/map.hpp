@@ -20,7 +20,8 @@ constexpr auto broadcast_all_shapes(std::string_view op, const shape_t<RA>& a, c
   } else {
     return [&]<std::size_t RB, std::size_t... RR>(const shape_t<RB>& b, const shape_t<RR>&... tail) {
       return broadcast_all_shapes(op, broadcast_shapes(op, a, b), tail...);
-    }(rest...);
+    }
+    (rest...);
   }
 }
 

@@ -53,8 +53,7 @@ std::string to_string(const shape_t<R>& s) {
 
 template <std::size_t RA, std::size_t RB>
 [[noreturn]] void throw_shape_mismatch(std::string_view op, const shape_t<RA>& a, const shape_t<RB>& b) {
-  throw shape_error("statix: shape mismatch in " + std::string(op) + ": " + to_string(a) + " vs " +
-                    to_string(b));
+  throw shape_error("statix: shape mismatch in " + std::string(op) + ": " + to_string(a) + " vs " + to_string(b));
 }
 
 namespace detail {

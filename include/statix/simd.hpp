@@ -60,11 +60,19 @@ struct tail_span {
 template <class S>
 concept span = std::same_as<S, full_span> || std::same_as<S, tail_span>;
 
-constexpr full_span advance(full_span s, std::size_t by) { return {s.at + by}; }
+constexpr full_span advance(full_span s, std::size_t by) {
+  return {s.at + by};
+}
 /// Part of a tail starting `by` elements further; callers check `by < s.count`.
-constexpr tail_span advance(tail_span s, std::size_t by) { return {s.at + by, s.count - by}; }
-constexpr std::size_t valid_count(full_span, std::size_t lanes) { return lanes; }
-constexpr std::size_t valid_count(tail_span s, std::size_t lanes) { return std::min(s.count, lanes); }
+constexpr tail_span advance(tail_span s, std::size_t by) {
+  return {s.at + by, s.count - by};
+}
+constexpr std::size_t valid_count(full_span, std::size_t lanes) {
+  return lanes;
+}
+constexpr std::size_t valid_count(tail_span s, std::size_t lanes) {
+  return std::min(s.count, lanes);
+}
 
 template <class T, class C, class S>
 batch_of<T, C> load(const T* p, S s) {

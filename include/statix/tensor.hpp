@@ -50,13 +50,13 @@ void nested_copy(const L& list, const shape_t<R>& s, std::size_t depth, T*& out)
 }
 
 struct aligned_free {
-  void operator()(void* p) const { ::operator delete(p, std::align_val_t{64}); }
+  void operator()(void* p) const { ::operator delete (p, std::align_val_t{64}); }
 };
 
 template <class T>
 std::unique_ptr<T[], aligned_free> allocate_zeroed(std::size_t n) {
   if (n == 0) return nullptr;
-  void* p = ::operator new(n * sizeof(T), std::align_val_t{64});
+  void* p = ::operator new (n * sizeof(T), std::align_val_t{64});
   std::uninitialized_value_construct_n(static_cast<T*>(p), n);
   return std::unique_ptr<T[], aligned_free>(static_cast<T*>(p));
 }
@@ -88,7 +88,8 @@ auto make_statement(T* dst, const shape_t<Ext::rank>& dst_shape, X&& x) {
   } else {
     using S = value_type_t<X>;
     using SE = extents_t<X>;
-    static_assert(check::require<check::same_dtype<Kind, T, std::remove_const_t<S>, std::is_same_v<T, std::remove_const_t<S>>>>);
+    static_assert(
+        check::require<check::same_dtype<Kind, T, std::remove_const_t<S>, std::is_same_v<T, std::remove_const_t<S>>>>);
     static_assert(check::require<check::assignable_shape<Kind, diagnostic::shape_of_t<Ext>, diagnostic::shape_of_t<SE>,
                                                          assignable_static<Ext, SE>()>>);
     auto node = as_node(std::forward<X>(x));
@@ -126,21 +127,11 @@ class dense_base {
 
   /// Element access `a(i, j, ...)`, bounds-checked in debug builds.
   template <std::integral... I>
-    requires(sizeof...(I) == rank)
-  T& operator()(I... index) {
-    return data()[offset(index...)];
-  }
+  requires(sizeof...(I) == rank) T& operator()(I... index) { return data()[offset(index...)]; }
   template <std::integral... I>
-    requires(sizeof...(I) == rank)
-  const T& operator()(I... index) const {
-    return data()[offset(index...)];
-  }
+  requires(sizeof...(I) == rank) const T& operator()(I... index) const { return data()[offset(index...)]; }
   /// The value of a rank-0 tensor.
-  value_type item() const
-    requires(rank == 0)
-  {
-    return data()[0];
-  }
+  value_type item() const requires(rank == 0) { return data()[0]; }
 
   template <detail::assignable_from<value_type> X>
   Derived& operator+=(X&& x) {
@@ -204,8 +195,8 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
   friend base;
 
  public:
-  using typename base::extents_type;
   using base::rank;
+  using typename base::extents_type;
   static constexpr bool is_view = false;
 
   /// Zeros; dynamic extents are 0 until assigned or resized.
@@ -213,14 +204,12 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
 
   /// Zeros with the given dynamic extents, in order: `tensor<float, dyn, 784> x(batch);`
   template <std::integral... I>
-    requires(sizeof...(I) == extents_type::dynamic_count && sizeof...(I) > 0)
-  explicit tensor(I... dynamic_extents) : tensor(of_shape(detail::fill_dynamic<extents_type>(dynamic_extents...))) {}
+  requires(sizeof...(I) == extents_type::dynamic_count && sizeof...(I) > 0) explicit tensor(I... dynamic_extents)
+      : tensor(of_shape(detail::fill_dynamic<extents_type>(dynamic_extents...))) {}
 
   /// Nested braces: `tensor<float, 2, 3> a{{1, 2, 3}, {4, 5, 6}};` A count that disagrees with a static
   /// extent, or ragged lists, throw shape_error: never a silent truncation.
-  tensor(typename detail::nested_list<T, sizeof...(E)>::type values)
-    requires(sizeof...(E) > 0)
-  {
+  tensor(typename detail::nested_list<T, sizeof...(E)>::type values) requires(sizeof...(E) > 0) {
     shape_t<rank> s{};
     detail::nested_shape<T, rank>(values, s, 0);
     init(detail::checked_shape<extents_type>("nested initializer", s));
@@ -229,16 +218,11 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
   }
 
   /// A rank-0 tensor holding `value`.
-  explicit tensor(T value)
-    requires(sizeof...(E) == 0)
-      : tensor() {
-    storage_[0] = value;
-  }
+  explicit tensor(T value) requires(sizeof...(E) == 0) : tensor() { storage_[0] = value; }
 
   /// Evaluates an expression (or copies a tensor of another type with the same dtype).
   template <operand X>
-    requires(!std::is_same_v<std::remove_cvref_t<X>, tensor>)
-  tensor(X&& x) : tensor(of_shape(shape_for(x))) {
+  requires(!std::is_same_v<std::remove_cvref_t<X>, tensor>) tensor(X&& x) : tensor(of_shape(shape_for(x))) {
     base::template update<assign_kind::set>(std::forward<X>(x));
   }
 
@@ -249,7 +233,9 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
     return t;
   }
 
-  tensor(const tensor& other) : tensor(of_shape(other.shape())) { std::copy(other.begin(), other.end(), this->begin()); }
+  tensor(const tensor& other) : tensor(of_shape(other.shape())) {
+    std::copy(other.begin(), other.end(), this->begin());
+  }
   tensor(tensor&& other) noexcept : storage_(std::move(other.storage_)), extent_(other.extent_) {
     other.extent_ = detail::fill_dynamic<extents_type>(((void)E, std::size_t{0})...);
   }
@@ -271,27 +257,21 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
 
   /// Evaluates `x` into this tensor, whose shape stays (a dynamic mismatch throws shape_error first).
   template <detail::assignable_from<T> X>
-    requires(!std::is_same_v<std::remove_cvref_t<X>, tensor>)
-  tensor& operator=(X&& x) {
+  requires(!std::is_same_v<std::remove_cvref_t<X>, tensor>) tensor& operator=(X&& x) {
     return base::template update<assign_kind::set>(std::forward<X>(x));
   }
 
   /// New dynamic extents; contents become zeros.
   template <std::integral... I>
-    requires(sizeof...(I) == extents_type::dynamic_count && sizeof...(I) > 0)
-  void resize(I... dynamic_extents) {
+  requires(sizeof...(I) == extents_type::dynamic_count && sizeof...(I) > 0) void resize(I... dynamic_extents) {
     init(detail::fill_dynamic<extents_type>(dynamic_extents...));
   }
 
   /// Rows [first, last) of the leading extent, as a view (no copy): the batches of a data set.
-  auto rows(std::size_t first, std::size_t last)
-    requires(sizeof...(E) > 0)
-  {
+  auto rows(std::size_t first, std::size_t last) requires(sizeof...(E) > 0) {
     return detail::rows_of_impl<T, E...>(this->data(), this->shape(), first, last);
   }
-  auto rows(std::size_t first, std::size_t last) const
-    requires(sizeof...(E) > 0)
-  {
+  auto rows(std::size_t first, std::size_t last) const requires(sizeof...(E) > 0) {
     return detail::rows_of_impl<const T, E...>(this->data(), this->shape(), first, last);
   }
 
@@ -334,35 +314,30 @@ class tensor_view : public dense_base<tensor_view<T, E...>, T, extents<E...>> {
   static_assert(dtype<std::remove_const_t<T>>, "statix: tensor_view needs a dtype (float, double, int32, bool)");
 
  public:
+  using base::rank;
   using typename base::extents_type;
   using typename base::value_type;
-  using base::rank;
   static constexpr bool is_view = true;
 
   template <std::integral... I>
-    requires(sizeof...(I) == extents_type::dynamic_count)
-  explicit tensor_view(T* p, I... dynamic_extents)
+  requires(sizeof...(I) == extents_type::dynamic_count) explicit tensor_view(T* p, I... dynamic_extents)
       : ptr_(p), extent_(detail::fill_dynamic<extents_type>(dynamic_extents...)) {}
   tensor_view(T* p, const shape_t<rank>& s) : ptr_(p), extent_(detail::checked_shape<extents_type>("tensor_view", s)) {}
 
   /// A view of a whole tensor of the same extents.
   template <class U>
-    requires std::is_same_v<std::remove_const_t<T>, U>
-  tensor_view(tensor<U, E...>& t) : ptr_(t.data()), extent_(t.shape()) {}
+  requires std::is_same_v<std::remove_const_t<T>, U> tensor_view(tensor<U, E...>& t)
+      : ptr_(t.data()), extent_(t.shape()) {}
   template <class U>
-    requires std::is_same_v<T, const U>
-  tensor_view(const tensor<U, E...>& t) : ptr_(t.data()), extent_(t.shape()) {}
+  requires std::is_same_v<T, const U> tensor_view(const tensor<U, E...>& t) : ptr_(t.data()), extent_(t.shape()) {}
 
   tensor_view(const tensor_view&) = default;
   /// Writes the other view's elements into this one (same shape), as any other assignment.
-  tensor_view& operator=(const tensor_view& other)
-    requires(!std::is_const_v<T>)
-  {
+  tensor_view& operator=(const tensor_view& other) requires(!std::is_const_v<T>) {
     return base::template update<assign_kind::set>(other);
   }
   template <detail::assignable_from<value_type> X>
-    requires(!std::is_const_v<T> && !std::is_same_v<std::remove_cvref_t<X>, tensor_view>)
-  tensor_view& operator=(X&& x) {
+  requires(!std::is_const_v<T> && !std::is_same_v<std::remove_cvref_t<X>, tensor_view>) tensor_view& operator=(X&& x) {
     return base::template update<assign_kind::set>(std::forward<X>(x));
   }
 

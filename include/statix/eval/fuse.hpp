@@ -52,8 +52,7 @@ class output {
 
 /// Marks a tensor (or non-const view) as written by a statement of sx::fuse.
 template <tensor_like Dst>
-  requires(!std::is_const_v<std::remove_pointer_t<decltype(std::declval<Dst&>().data())>>)
-output<Dst> out(Dst& target) {
+requires(!std::is_const_v<std::remove_pointer_t<decltype(std::declval<Dst&>().data())>>) output<Dst> out(Dst& target) {
   return output<Dst>(target);
 }
 
@@ -63,10 +62,11 @@ output<Dst> out(Dst& target) {
 template <statement_like First, statement_like... Rest>
 void fuse(const First& first, const Rest&... rest) {
   using E0 = typename First::extents_type;
-  static_assert((check::require<check::same_output_shape<op::fuse, diagnostic::shape_of_t<E0>,
-                                                         diagnostic::shape_of_t<typename Rest::extents_type>,
-                                                         detail::same_static_extents<E0, typename Rest::extents_type>()>> &&
-                 ...));
+  static_assert(
+      (check::require<check::same_output_shape<op::fuse, diagnostic::shape_of_t<E0>,
+                                               diagnostic::shape_of_t<typename Rest::extents_type>,
+                                               detail::same_static_extents<E0, typename Rest::extents_type>()>> &&
+       ...));
   if constexpr (((Rest::rank == First::rank) && ...)) {
     (((rest.shape != first.shape) ? throw_shape_mismatch("fuse", first.shape, rest.shape) : void()), ...);
     execute(first, rest...);
@@ -92,8 +92,7 @@ tensor_for<X> eval(X&& x) {
   return tensor_for<X>(std::forward<X>(x));
 }
 template <operand... X>
-  requires(sizeof...(X) > 1)
-std::tuple<tensor_for<X>...> eval(X&&... x) {
+requires(sizeof...(X) > 1) std::tuple<tensor_for<X>...> eval(X&&... x) {
   return {tensor_for<X>(std::forward<X>(x))...};
 }
 

@@ -127,22 +127,21 @@ template <bool Flat, class... Stmt>
   constexpr std::size_t step = std::max({stmt_lanes<Stmt>...});
   const shape_t<R>& shape = std::get<0>(stmts).shape;
   const loop_info<R> loop{shape, outputs};
-  auto cursors = std::apply(
-      [&](const auto&... st) { return std::tuple{st.expr.template make_cursor<Flat, R>(loop)...}; }, stmts);
+  auto cursors =
+      std::apply([&](const auto&... st) { return std::tuple{st.expr.template make_cursor<Flat, R>(loop)...}; }, stmts);
   constexpr auto seq = std::index_sequence_for<Stmt...>{};
   const std::size_t n = element_count(shape);
   if (n == 0) return;
   if constexpr (Flat || R <= 1) {
-    run_row<step, Stmt...>(cursors, std::apply([](const auto&... st) { return std::tuple{st.dst...}; }, stmts), n,
-                           seq);
+    run_row<step, Stmt...>(cursors, std::apply([](const auto&... st) { return std::tuple{st.dst...}; }, stmts), n, seq);
   } else {
     const std::size_t inner = shape[R - 1];
     shape_t<R> index{};
     for (std::size_t row = 0; row < n / inner; ++row) {
       std::apply([&](auto&... c) { (c.set_row(index), ...); }, cursors);
-      run_row<step, Stmt...>(
-          cursors, std::apply([&](const auto&... st) { return std::tuple{st.dst + row * inner...}; }, stmts), inner,
-          seq);
+      run_row<step, Stmt...>(cursors,
+                             std::apply([&](const auto&... st) { return std::tuple{st.dst + row * inner...}; }, stmts),
+                             inner, seq);
       for (std::size_t d = R - 1; d-- > 0;) {  // odometer over the outer extents
         if (++index[d] < shape[d]) break;
         index[d] = 0;
@@ -161,13 +160,14 @@ void run_lowered(std::span<const memory_range> outputs, const Stmt&... stmts) {
     using T = typename S::value_type;
     auto expr = st.expr.template lower<Flat>();
     if constexpr (Flat)
-      return statement<T, extents<dyn>, typename S::kind, decltype(expr)>{st.dst, {element_count(st.shape)},
-                                                                          std::move(expr)};
+      return statement<T, extents<dyn>, typename S::kind, decltype(expr)>{
+          st.dst, {element_count(st.shape)}, std::move(expr)};
     else
       return statement<T, dyn_extents<S::rank>, typename S::kind, decltype(expr)>{st.dst, st.shape, std::move(expr)};
   };
-  [&](const auto&... lowered) { run_loop<Flat>(std::tuple<const decltype(lowered)&...>{lowered...}, outputs); }(
-      lower(stmts)...);
+  [&](const auto&... lowered) {
+    run_loop<Flat>(std::tuple<const decltype(lowered)&...>{lowered...}, outputs);
+  }(lower(stmts)...);
 }
 
 }  // namespace detail

@@ -158,13 +158,13 @@ auto unary(X&& x) {
 
 /// Two operands of an elementwise op: expressions or tensors, or one of them a plain number.
 template <class A, class B>
-concept elementwise_operands =
-    (operand<A> && (operand<B> || arithmetic_scalar<B>)) || (arithmetic_scalar<A> && operand<B>);
+concept elementwise_operands = (operand<A> && (operand<B> || arithmetic_scalar<B>)) ||
+                               (arithmetic_scalar<A> && operand<B>);
 
-#define STATIX_BINARY_OPERATOR(symbol, Op, rule)                                            \
-  template <class A, class B>                                                               \
-    requires elementwise_operands<A, B>                                                     \
-  auto operator symbol(A&& a, B&& b) {                                                      \
+#define STATIX_BINARY_OPERATOR(symbol, Op, rule)                                                   \
+  template <class A, class B>                                                                      \
+  requires elementwise_operands<A, B>                                                              \
+  auto operator symbol(A&& a, B&& b) {                                                             \
     return detail::binary<Op, detail::operand_rule::rule>(std::forward<A>(a), std::forward<B>(b)); \
   }
 // Operators cannot be declared without a macro or twelve copies; this is the only macro in statix.
@@ -217,7 +217,7 @@ auto pow(A&& a, B&& b) { return detail::binary<op::pow, detail::operand_rule::fl
 
 /// where(mask, a, b): a where mask is true, else b. a or b may be a plain number.
 template <operand M, class A, class B>
-  requires elementwise_operands<A, B>
+requires elementwise_operands<A, B>
 auto where(M&& mask, A&& a, B&& b) {
   using Op = op::where;
   static_assert(detail::check_operand<Op, detail::operand_rule::boolean, value_type_t<M>>());
@@ -229,13 +229,14 @@ auto where(M&& mask, A&& a, B&& b) {
     using EA = typename NA::extents_type;
     using EB = typename NB::extents_type;
     using EM = typename NM::extents_type;
-    static_assert(check::require<check::same_dtype<Op, TA, typename NB::value_type,
-                                                   std::is_same_v<TA, typename NB::value_type>>>);
+    static_assert(check::require<
+                  check::same_dtype<Op, TA, typename NB::value_type, std::is_same_v<TA, typename NB::value_type>>>);
     static_assert(check::require<check::broadcastable_shapes<Op, diagnostic::shape_of_t<EA>, diagnostic::shape_of_t<EB>,
                                                              detail::broadcast_extents<EA, EB>::ok>>);
-    static_assert(check::require<check::broadcastable_shapes<Op, diagnostic::shape_of_t<EM>,
-                                                             diagnostic::shape_of_t<broadcast_t<EA, EB>>,
-                                                             detail::broadcast_all<EM, EA, EB>::ok>>);
+    static_assert(
+        check::require<
+            check::broadcastable_shapes<Op, diagnostic::shape_of_t<EM>, diagnostic::shape_of_t<broadcast_t<EA, EB>>,
+                                        detail::broadcast_all<EM, EA, EB>::ok>>);
     return map_expr<Op, NM, NA, NB>(std::move(m_node), std::move(a_node), std::move(b_node));
   };
   auto m = as_node(std::forward<M>(mask));
