@@ -261,6 +261,10 @@ BOOST_AUTO_TEST_CASE(evaluation_does_not_allocate) {
   mask = d > 1;
   s.p = sx::randn<float, sx::dyn>(sx::random::key(3), 1031);
   BOOST_TEST(allocation_count() - before == 0);
+  // The counter does see statix's allocations: a new tensor is one.
+  const auto fresh = sx::eval(s.p * 2);
+  BOOST_TEST(allocation_count() - before == 1);
+  BOOST_TEST(fresh.size() == 1031u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
