@@ -12,4 +12,6 @@ echo "== examples/adam_fusion: one fused pass vs op by op =="
 build/release/examples/adam_fusion $((1 << 22)) 100
 echo
 echo "== bench/adam_fusion: Adam and SGD steps, statix vs hand-written vs peers (short run) =="
-build/release/bench/adam_fusion --benchmark_min_time=0.05 --benchmark_repetitions=3
+pin=()
+if command -v taskset >/dev/null && ((jobs > 1)); then pin=(taskset -c 1); fi  # less noise
+"${pin[@]}" build/release/bench/adam_fusion --benchmark_min_time=0.05 --benchmark_repetitions=3
