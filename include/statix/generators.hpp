@@ -169,35 +169,41 @@ struct normal_gen {
 
 /// zeros<T, E...>(dynamic extents...) and friends: lazy, so `p = sx::zeros<float, 3>()` allocates nothing.
 template <dtype T, std::size_t... E, std::integral... I>
-requires(sizeof...(I) == extents<E...>::dynamic_count) auto full(T value, I... dynamic_extents) {
+  requires(sizeof...(I) == extents<E...>::dynamic_count)
+auto full(T value, I... dynamic_extents) {
   return constant_expr<T, extents<E...>>{detail::fill_dynamic<extents<E...>>(dynamic_extents...), value};
 }
 template <dtype T, std::size_t... E, std::integral... I>
-requires(sizeof...(I) == extents<E...>::dynamic_count) auto zeros(I... dynamic_extents) {
+  requires(sizeof...(I) == extents<E...>::dynamic_count)
+auto zeros(I... dynamic_extents) {
   return full<T, E...>(T(0), dynamic_extents...);
 }
 template <dtype T, std::size_t... E, std::integral... I>
-requires(sizeof...(I) == extents<E...>::dynamic_count) auto ones(I... dynamic_extents) {
+  requires(sizeof...(I) == extents<E...>::dynamic_count)
+auto ones(I... dynamic_extents) {
   return full<T, E...>(T(1), dynamic_extents...);
 }
 
 /// arange<T, N>(): 0, 1, ..., N-1 (rank 1); scale and shift it lazily for other ranges.
 template <dtype T, std::size_t N, std::integral... I>
-requires(sizeof...(I) == extents<N>::dynamic_count) auto arange(I... dynamic_extent) {
+  requires(sizeof...(I) == extents<N>::dynamic_count)
+auto arange(I... dynamic_extent) {
   using Ext = extents<N>;
   return index_expr<T, Ext, detail::iota_gen<T>>{detail::fill_dynamic<Ext>(dynamic_extent...), {}};
 }
 
 /// uniform<T, E...>(key, dynamic extents...): independent U[0, 1) values.
 template <floating_dtype T, std::size_t... E, std::integral... I>
-requires(sizeof...(I) == extents<E...>::dynamic_count) auto uniform(random::key k, I... dynamic_extents) {
+  requires(sizeof...(I) == extents<E...>::dynamic_count)
+auto uniform(random::key k, I... dynamic_extents) {
   using Ext = extents<E...>;
   return index_expr<T, Ext, detail::uniform_gen<T>>{detail::fill_dynamic<Ext>(dynamic_extents...), {k}};
 }
 
 /// randn<T, E...>(key, dynamic extents...): independent standard normal values.
 template <floating_dtype T, std::size_t... E, std::integral... I>
-requires(sizeof...(I) == extents<E...>::dynamic_count) auto randn(random::key k, I... dynamic_extents) {
+  requires(sizeof...(I) == extents<E...>::dynamic_count)
+auto randn(random::key k, I... dynamic_extents) {
   using Ext = extents<E...>;
   return index_expr<T, Ext, detail::normal_gen<T>>{detail::fill_dynamic<Ext>(dynamic_extents...), {k}};
 }

@@ -13,16 +13,15 @@ namespace statix {
 
 namespace detail {
 
-template <std::size_t RA, std::size_t... R>
-constexpr auto broadcast_all_shapes(std::string_view op, const shape_t<RA>& a, const shape_t<R>&... rest) {
-  if constexpr (sizeof...(R) == 0) {
-    return a;
-  } else {
-    return [&]<std::size_t RB, std::size_t... RR>(const shape_t<RB>& b, const shape_t<RR>&... tail) {
-      return broadcast_all_shapes(op, broadcast_shapes(op, a, b), tail...);
-    }
-    (rest...);
-  }
+/// The broadcast shape of several operands, left to right; throws shape_error naming `op`.
+template <std::size_t RA>
+constexpr auto broadcast_all_shapes(std::string_view, const shape_t<RA>& a) {
+  return a;
+}
+template <std::size_t RA, std::size_t RB, std::size_t... R>
+constexpr auto broadcast_all_shapes(std::string_view op, const shape_t<RA>& a, const shape_t<RB>& b,
+                                    const shape_t<R>&... rest) {
+  return broadcast_all_shapes(op, broadcast_shapes(op, a, b), rest...);
 }
 
 /// The dtype the operands of a node are loaded with: their own numeric dtype if they have one, else

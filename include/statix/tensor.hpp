@@ -127,9 +127,11 @@ class dense_base {
 
   /// Element access `a(i, j, ...)`, bounds-checked in debug builds.
   template <std::integral... I>
-  requires(sizeof...(I) == rank) T& operator()(I... index) { return data()[offset(index...)]; }
+    requires(sizeof...(I) == rank)
+  T& operator()(I... index) { return data()[offset(index...)]; }
   template <std::integral... I>
-  requires(sizeof...(I) == rank) const T& operator()(I... index) const { return data()[offset(index...)]; }
+    requires(sizeof...(I) == rank)
+  const T& operator()(I... index) const { return data()[offset(index...)]; }
   /// The value of a rank-0 tensor.
   value_type item() const requires(rank == 0) { return data()[0]; }
 
@@ -204,8 +206,8 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
 
   /// Zeros with the given dynamic extents, in order: `tensor<float, dyn, 784> x(batch);`
   template <std::integral... I>
-  requires(sizeof...(I) == extents_type::dynamic_count && sizeof...(I) > 0) explicit tensor(I... dynamic_extents)
-      : tensor(of_shape(detail::fill_dynamic<extents_type>(dynamic_extents...))) {}
+    requires(sizeof...(I) == extents_type::dynamic_count && sizeof...(I) > 0)
+  explicit tensor(I... dynamic_extents) : tensor(of_shape(detail::fill_dynamic<extents_type>(dynamic_extents...))) {}
 
   /// Nested braces: `tensor<float, 2, 3> a{{1, 2, 3}, {4, 5, 6}};` A count that disagrees with a static
   /// extent, or ragged lists, throw shape_error: never a silent truncation.
@@ -222,9 +224,8 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
 
   /// Evaluates an expression (or copies a tensor of another type with the same dtype).
   template <operand X>
-  requires(!std::is_same_v<std::remove_cvref_t<X>, tensor>) tensor(X&& x) : tensor(of_shape(shape_for(x))) {
-    base::template update<assign_kind::set>(std::forward<X>(x));
-  }
+    requires(!std::is_same_v<std::remove_cvref_t<X>, tensor>)
+  tensor(X&& x) : tensor(of_shape(shape_for(x))) { base::template update<assign_kind::set>(std::forward<X>(x)); }
 
   /// A zero tensor of the given run-time shape (static extents are checked against it).
   static tensor of_shape(const shape_t<rank>& s) {
@@ -257,15 +258,13 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
 
   /// Evaluates `x` into this tensor, whose shape stays (a dynamic mismatch throws shape_error first).
   template <detail::assignable_from<T> X>
-  requires(!std::is_same_v<std::remove_cvref_t<X>, tensor>) tensor& operator=(X&& x) {
-    return base::template update<assign_kind::set>(std::forward<X>(x));
-  }
+    requires(!std::is_same_v<std::remove_cvref_t<X>, tensor>)
+  tensor& operator=(X&& x) { return base::template update<assign_kind::set>(std::forward<X>(x)); }
 
   /// New dynamic extents; contents become zeros.
   template <std::integral... I>
-  requires(sizeof...(I) == extents_type::dynamic_count && sizeof...(I) > 0) void resize(I... dynamic_extents) {
-    init(detail::fill_dynamic<extents_type>(dynamic_extents...));
-  }
+    requires(sizeof...(I) == extents_type::dynamic_count && sizeof...(I) > 0)
+  void resize(I... dynamic_extents) { init(detail::fill_dynamic<extents_type>(dynamic_extents...)); }
 
   /// Rows [first, last) of the leading extent, as a view (no copy): the batches of a data set.
   auto rows(std::size_t first, std::size_t last) requires(sizeof...(E) > 0) {
@@ -320,31 +319,35 @@ class tensor_view : public dense_base<tensor_view<T, E...>, T, extents<E...>> {
   static constexpr bool is_view = true;
 
   template <std::integral... I>
-  requires(sizeof...(I) == extents_type::dynamic_count) explicit tensor_view(T* p, I... dynamic_extents)
+    requires(sizeof...(I) == extents_type::dynamic_count)
+  explicit tensor_view(T* p, I... dynamic_extents)
       : ptr_(p), extent_(detail::fill_dynamic<extents_type>(dynamic_extents...)) {}
   tensor_view(T* p, const shape_t<rank>& s) : ptr_(p), extent_(detail::checked_shape<extents_type>("tensor_view", s)) {}
 
   /// A view of a whole tensor of the same extents.
   template <class U>
-  requires std::is_same_v<std::remove_const_t<T>, U> tensor_view(tensor<U, E...>& t)
-      : ptr_(t.data()), extent_(t.shape()) {}
-  template <class U>
-  requires std::is_same_v<T, const U> tensor_view(const tensor<U, E...>& t) : ptr_(t.data()), extent_(t.shape()) {}
+    requires std::is_same_v<std::remove_const_t<T>, U> tensor_view(tensor<U, E...>& t)
+        : ptr_(t.data()), extent_(t.shape()) {}
+    template <class U>
+      requires std::is_same_v<T, const U> tensor_view(const tensor<U, E...>& t) : ptr_(t.data()), extent_(t.shape()) {}
 
-  tensor_view(const tensor_view&) = default;
-  /// Writes the other view's elements into this one (same shape), as any other assignment.
-  tensor_view& operator=(const tensor_view& other) requires(!std::is_const_v<T>) {
-    return base::template update<assign_kind::set>(other);
-  }
-  template <detail::assignable_from<value_type> X>
-  requires(!std::is_const_v<T> && !std::is_same_v<std::remove_cvref_t<X>, tensor_view>) tensor_view& operator=(X&& x) {
-    return base::template update<assign_kind::set>(std::forward<X>(x));
-  }
+      tensor_view(const tensor_view&) = default;
+      /// Writes the other view's elements into this one (same shape), as any other assignment.
+      tensor_view& operator=(const tensor_view& other) requires(!std::is_const_v<T>) {
+        return base::template update<assign_kind::set>(other);
+      }
+      template <detail::assignable_from<value_type> X>
+        requires(!std::is_const_v<T> && !std::is_same_v<std::remove_cvref_t<X>, tensor_view>)
+      tensor_view& operator=(X&& x) {
+        return base::template update<assign_kind::set>(std::forward<X>(x));
+      }
 
- private:
-  T* ptr() const { return ptr_; }
-  T* ptr_;
-  shape_t<rank> extent_;
+     private:
+      T* ptr() const {
+        return ptr_;
+      }
+      T* ptr_;
+      shape_t<rank> extent_;
 };
 
 namespace detail {

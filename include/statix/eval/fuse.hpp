@@ -52,7 +52,8 @@ class output {
 
 /// Marks a tensor (or non-const view) as written by a statement of sx::fuse.
 template <tensor_like Dst>
-requires(!std::is_const_v<std::remove_pointer_t<decltype(std::declval<Dst&>().data())>>) output<Dst> out(Dst& target) {
+  requires(!std::is_const_v<std::remove_pointer_t<decltype(std::declval<Dst&>().data())>>)
+output<Dst> out(Dst& target) {
   return output<Dst>(target);
 }
 
@@ -92,7 +93,8 @@ tensor_for<X> eval(X&& x) {
   return tensor_for<X>(std::forward<X>(x));
 }
 template <operand... X>
-requires(sizeof...(X) > 1) std::tuple<tensor_for<X>...> eval(X&&... x) {
+  requires(sizeof...(X) > 1)
+std::tuple<tensor_for<X>...> eval(X&&... x) {
   return {tensor_for<X>(std::forward<X>(x))...};
 }
 

@@ -163,7 +163,7 @@ concept elementwise_operands = (operand<A> && (operand<B> || arithmetic_scalar<B
 
 #define STATIX_BINARY_OPERATOR(symbol, Op, rule)                                                   \
   template <class A, class B>                                                                      \
-  requires elementwise_operands<A, B>                                                              \
+    requires elementwise_operands<A, B>                                                            \
   auto operator symbol(A&& a, B&& b) {                                                             \
     return detail::binary<Op, detail::operand_rule::rule>(std::forward<A>(a), std::forward<B>(b)); \
   }
@@ -217,7 +217,7 @@ auto pow(A&& a, B&& b) { return detail::binary<op::pow, detail::operand_rule::fl
 
 /// where(mask, a, b): a where mask is true, else b. a or b may be a plain number.
 template <operand M, class A, class B>
-requires elementwise_operands<A, B>
+  requires elementwise_operands<A, B>
 auto where(M&& mask, A&& a, B&& b) {
   using Op = op::where;
   static_assert(detail::check_operand<Op, detail::operand_rule::boolean, value_type_t<M>>());
