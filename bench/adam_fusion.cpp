@@ -272,16 +272,24 @@ torch::optim::SGDOptions torch_sgd_options(const sgd_hparams& h) {
 // ---------------------------------------------------------------------------------------------------
 // The benchmarks
 
-void set_counters(benchmark::State& state, std::size_t n, double bytes_per_element) {
+std::size_t size_of(const benchmark::State& state) {
+  return static_cast<std::size_t>(state.range(0));
+}
+
+/// The timed loop every benchmark shares: one `step()` per iteration, with the memory it writes
+/// (`written`) kept observable, then the ns/element and GB/s counters at `bytes_per_element`.
+template <class Step>
+void time_steps(benchmark::State& state, double bytes_per_element, const void* written, Step&& step) {
+  for (auto _ : state) {
+    step();
+    benchmark::DoNotOptimize(written);
+    benchmark::ClobberMemory();
+  }
   using C = benchmark::Counter;
-  const double elements = static_cast<double>(n);
+  const double elements = static_cast<double>(size_of(state));
   // value * iterations / seconds, inverted: seconds per (1e-9 * element) = ns per element.
   state.counters["ns_per_elem"] = C(elements * 1e-9, C::kIsIterationInvariantRate | C::kInvert);
   state.counters["GB/s"] = C(elements * bytes_per_element * 1e-9, C::kIsIterationInvariantRate);
-}
-
-std::size_t size_of(const benchmark::State& state) {
-  return static_cast<std::size_t>(state.range(0));
 }
 
 void bm_adam_statix_fuse(benchmark::State& state) {
@@ -289,12 +297,7 @@ void bm_adam_statix_fuse(benchmark::State& state) {
   vec p(n), g(n), m(n), v(n);
   init_adam(p.data(), g.data(), m.data(), v.data(), n);
   const auto h = adam_hparams::at_step(10);
-  for (auto _ : state) {
-    adam_statix_fuse(p, g, m, v, h);
-    benchmark::DoNotOptimize(p.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kAdamBytes);
+  time_steps(state, kAdamBytes, p.data(), [&] { adam_statix_fuse(p, g, m, v, h); });
 }
 
 void bm_adam_statix_op_by_op(benchmark::State& state) {
@@ -302,12 +305,7 @@ void bm_adam_statix_op_by_op(benchmark::State& state) {
   vec p(n), g(n), m(n), v(n);
   init_adam(p.data(), g.data(), m.data(), v.data(), n);
   const auto h = adam_hparams::at_step(10);
-  for (auto _ : state) {
-    adam_statix_op_by_op(p, g, m, v, h);
-    benchmark::DoNotOptimize(p.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kAdamBytes);
+  time_steps(state, kAdamBytes, p.data(), [&] { adam_statix_op_by_op(p, g, m, v, h); });
 }
 
 void bm_adam_hand_fused(benchmark::State& state) {
@@ -315,24 +313,14 @@ void bm_adam_hand_fused(benchmark::State& state) {
   aligned_floats p(n), g(n), m(n), v(n);
   init_adam(p.data(), g.data(), m.data(), v.data(), n);
   const auto h = adam_hparams::at_step(10);
-  for (auto _ : state) {
-    adam_hand_fused(p.data(), g.data(), m.data(), v.data(), n, h);
-    benchmark::DoNotOptimize(p.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kAdamBytes);
+  time_steps(state, kAdamBytes, p.data(), [&] { adam_hand_fused(p.data(), g.data(), m.data(), v.data(), n, h); });
 }
 
 void bm_adam_pattern(benchmark::State& state) {
   const std::size_t n = size_of(state);
   aligned_floats p(n), g(n), m(n), v(n);
   init_adam(p.data(), g.data(), m.data(), v.data(), n);
-  for (auto _ : state) {
-    adam_pattern(p.data(), g.data(), m.data(), v.data(), n);
-    benchmark::DoNotOptimize(p.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kAdamBytes);
+  time_steps(state, kAdamBytes, p.data(), [&] { adam_pattern(p.data(), g.data(), m.data(), v.data(), n); });
 }
 
 #if defined(STATIX_HAVE_EIGEN)
@@ -342,12 +330,7 @@ void bm_adam_eigen(benchmark::State& state) {
   Eigen::ArrayXf p(size), g(size), m(size), v(size);
   init_adam(p.data(), g.data(), m.data(), v.data(), n);
   const auto h = adam_hparams::at_step(10);
-  for (auto _ : state) {
-    adam_eigen(p, g, m, v, h);
-    benchmark::DoNotOptimize(p.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kAdamBytes);
+  time_steps(state, kAdamBytes, p.data(), [&] { adam_eigen(p, g, m, v, h); });
 }
 #endif
 
@@ -360,12 +343,7 @@ void bm_adam_torch(benchmark::State& state) {
   p.mutable_grad() = torch_copy(g0.data(), n);
   torch::optim::Adam opt(std::vector<torch::Tensor>{p}, torch_adam_options(adam_hparams{}));
   opt.step();  // creates the state (exp_avg, exp_avg_sq) outside the timed loop
-  for (auto _ : state) {
-    opt.step();
-    benchmark::DoNotOptimize(p.data_ptr());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kAdamBytes);
+  time_steps(state, kAdamBytes, p.data_ptr(), [&] { opt.step(); });
 }
 #endif
 
@@ -374,12 +352,7 @@ void bm_sgd_statix_fuse(benchmark::State& state) {
   vec p(n), g(n), buf(n);
   init_sgd(p.data(), g.data(), buf.data(), n);
   const sgd_hparams h;
-  for (auto _ : state) {
-    sgd_statix_fuse(p, g, buf, h);
-    benchmark::DoNotOptimize(p.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kSgdBytes);
+  time_steps(state, kSgdBytes, p.data(), [&] { sgd_statix_fuse(p, g, buf, h); });
 }
 
 void bm_sgd_statix_op_by_op(benchmark::State& state) {
@@ -387,12 +360,7 @@ void bm_sgd_statix_op_by_op(benchmark::State& state) {
   vec p(n), g(n), buf(n);
   init_sgd(p.data(), g.data(), buf.data(), n);
   const sgd_hparams h;
-  for (auto _ : state) {
-    sgd_statix_op_by_op(p, g, buf, h);
-    benchmark::DoNotOptimize(p.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kSgdBytes);
+  time_steps(state, kSgdBytes, p.data(), [&] { sgd_statix_op_by_op(p, g, buf, h); });
 }
 
 void bm_sgd_hand_fused(benchmark::State& state) {
@@ -400,24 +368,14 @@ void bm_sgd_hand_fused(benchmark::State& state) {
   aligned_floats p(n), g(n), buf(n);
   init_sgd(p.data(), g.data(), buf.data(), n);
   const sgd_hparams h;
-  for (auto _ : state) {
-    sgd_hand_fused(p.data(), g.data(), buf.data(), n, h);
-    benchmark::DoNotOptimize(p.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kSgdBytes);
+  time_steps(state, kSgdBytes, p.data(), [&] { sgd_hand_fused(p.data(), g.data(), buf.data(), n, h); });
 }
 
 void bm_sgd_pattern(benchmark::State& state) {
   const std::size_t n = size_of(state);
   aligned_floats p(n), g(n), buf(n);
   init_sgd(p.data(), g.data(), buf.data(), n);
-  for (auto _ : state) {
-    sgd_pattern(p.data(), g.data(), buf.data(), n);
-    benchmark::DoNotOptimize(p.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kSgdBytes);
+  time_steps(state, kSgdBytes, p.data(), [&] { sgd_pattern(p.data(), g.data(), buf.data(), n); });
 }
 
 #if defined(STATIX_HAVE_EIGEN)
@@ -427,12 +385,7 @@ void bm_sgd_eigen(benchmark::State& state) {
   Eigen::ArrayXf p(size), g(size), buf(size);
   init_sgd(p.data(), g.data(), buf.data(), n);
   const sgd_hparams h;
-  for (auto _ : state) {
-    sgd_eigen(p, g, buf, h);
-    benchmark::DoNotOptimize(p.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kSgdBytes);
+  time_steps(state, kSgdBytes, p.data(), [&] { sgd_eigen(p, g, buf, h); });
 }
 #endif
 
@@ -445,12 +398,7 @@ void bm_sgd_torch(benchmark::State& state) {
   p.mutable_grad() = torch_copy(g0.data(), n);
   torch::optim::SGD opt(std::vector<torch::Tensor>{p}, torch_sgd_options(sgd_hparams{}));
   opt.step();  // creates the momentum buffer outside the timed loop
-  for (auto _ : state) {
-    opt.step();
-    benchmark::DoNotOptimize(p.data_ptr());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kSgdBytes);
+  time_steps(state, kSgdBytes, p.data_ptr(), [&] { opt.step(); });
 }
 #endif
 
@@ -459,12 +407,7 @@ void bm_stream_triad(benchmark::State& state) {
   aligned_floats a(n), b(n), c(n);
   fill(b.data(), n, 6, -1.f, 1.f);
   fill(c.data(), n, 7, -1.f, 1.f);
-  for (auto _ : state) {
-    stream_triad(a.data(), b.data(), c.data(), n, 0.5f);
-    benchmark::DoNotOptimize(a.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n, kTriadBytes);
+  time_steps(state, kTriadBytes, a.data(), [&] { stream_triad(a.data(), b.data(), c.data(), n, 0.5f); });
 }
 
 struct entry {
