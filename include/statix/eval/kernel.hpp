@@ -179,9 +179,9 @@ void run_lowered(std::span<const memory_range> outputs, const Stmt&... stmts) {
 template <class... Stmt>
 void execute(const Stmt&... stmts) {
   const std::array<memory_range, sizeof...(Stmt)> outputs{stmts.memory()...};
+  const std::size_t n = element_count(std::get<0>(std::tie(stmts...)).shape);
   if constexpr (sizeof...(Stmt) > 1) {
     bool conflict = false;
-    const std::size_t n = element_count(std::get<0>(std::tie(stmts...)).shape);
     auto check = [&](memory_range m, std::size_t size) {
       for (const memory_range& out : outputs)
         if (overlaps(m, out) && !(m.begin == out.begin && size == n)) conflict = true;
@@ -192,7 +192,6 @@ void execute(const Stmt&... stmts) {
       return;
     }
   }
-  const std::size_t n = element_count(std::get<0>(std::tie(stmts...)).shape);
   // Statically shaped statements whose operands all have the destination's size need no row loop:
   // instantiating only the flat loop halves their code (and compile time).
   using first = std::tuple_element_t<0, std::tuple<Stmt...>>;
