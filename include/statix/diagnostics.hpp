@@ -22,6 +22,12 @@ struct fuse {
 };
 }  // namespace op
 
+namespace diagnostic {
+/// Diagnostic-only spelling of a list of axes or a permutation.
+template <std::size_t... A>
+struct axes {};
+}  // namespace diagnostic
+
 namespace check {
 
 template <class Op, class ShapeA, class ShapeB, bool Ok>
@@ -62,6 +68,47 @@ struct assignable_shape {
 template <class Op, class FirstShape, class OtherShape, bool Ok>
 struct same_output_shape {
   static_assert(Ok, "statix: shape mismatch: every output of sx::fuse must have the same shape");
+};
+
+template <class Op, class Shape, class Axes, bool Ok>
+struct axes_in_range {
+  static_assert(Ok, "statix: axis out of range (or repeated): the axes and the operand's shape are named above");
+};
+
+template <class Op, class ShapeA, class ShapeB, bool Ok>
+struct matmul_inner_extents {
+  static_assert(Ok,
+                "statix: shape mismatch: matmul needs the last extent of the left operand to equal the first "
+                "of the right, (M, K) x (K, N); the shapes are named above");
+};
+
+template <class Op, class Shape, bool Ok>
+struct operand_rank {
+  static_assert(Ok, "statix: this operation does not take an operand of this rank (shape named above)");
+};
+
+template <class Op, class InputShape, class WeightShape, bool Ok>
+struct conv_channels {
+  static_assert(Ok,
+                "statix: shape mismatch: conv2d needs x (N, C, H, W) and w (O, C / Groups, KH, KW) with "
+                "Groups dividing C and O, and a static kernel size; the shapes are named above");
+};
+
+template <class Op, class Shape, bool Ok>
+struct window_fits {
+  static_assert(Ok, "statix: shape mismatch: the kernel (with padding) is larger than the input; shape named above");
+};
+
+template <class Op, class FromShape, class ToShape, bool Ok>
+struct reshape_size {
+  static_assert(Ok,
+                "statix: shape mismatch: reshape must keep the number of elements (at most one dyn extent in "
+                "the new shape); both shapes are named above");
+};
+
+template <class Op, class Shape, class Permutation, bool Ok>
+struct is_permutation {
+  static_assert(Ok, "statix: permute needs a permutation of 0..rank-1; the permutation and the shape are named above");
 };
 
 template <class Rule>

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "dtype.hpp"
+#include "eval/plan.hpp"
 #include "shape.hpp"
 #include "simd.hpp"
 
@@ -131,11 +132,15 @@ struct leaf_expr {
   static constexpr bool always_flat(std::size_t n) { return Ext::static_size == n; }
   /// The same node with run-time extents only (`Flat`: as one row of its element count); see execute().
   template <bool Flat>
-  auto lower() const {
+  auto lower(plan&) const {
     if constexpr (Flat)
       return leaf_expr<T, extents<dyn>>{data, {size()}, nullptr};
     else
       return leaf_expr<T, dyn_extents<rank>>{data, extent, nullptr};
+  }
+  void identify(signature& s) const {
+    s.add(reinterpret_cast<std::uintptr_t>(data));
+    for (std::size_t e : extent) s.add(e);
   }
   memory_range memory() const { return {data, data + size()}; }
 
@@ -202,9 +207,10 @@ struct scalar_expr {
   bool flat_ok(std::size_t) const { return true; }
   static constexpr bool always_flat(std::size_t) { return true; }
   template <bool Flat>
-  scalar_expr lower() const {
+  scalar_expr lower(plan&) const {
     return *this;
   }
+  void identify(signature& s) const { s.add_bits(value); }
 
   struct cursor {
     T value;

@@ -73,8 +73,12 @@ struct index_expr {
   const shape_t<rank>& shape() const { return extent; }
   bool flat_ok(std::size_t n) const { return element_count(extent) == n; }
   static constexpr bool always_flat(std::size_t n) { return Ext::static_size == n; }
+  void identify(signature& s) const {
+    for (std::size_t e : extent) s.add(e);
+    if constexpr (!std::is_empty_v<Gen>) s.add_bits(gen);
+  }
   template <bool Flat>
-  auto lower() const {
+  auto lower(plan&) const {
     if constexpr (Flat)
       return index_expr<T, extents<dyn>, Gen>{{element_count(extent)}, gen};
     else
@@ -129,8 +133,12 @@ struct constant_expr {
   bool flat_ok(std::size_t) const { return true; }
   static constexpr bool always_flat(std::size_t) { return true; }
   template <bool Flat>
-  scalar_expr<T> lower() const {
+  scalar_expr<T> lower(plan&) const {
     return {value};
+  }
+  void identify(signature& s) const {
+    for (std::size_t e : extent) s.add(e);
+    s.add_bits(value);
   }
   template <class F>
   void for_each_memory(F&&) const {}

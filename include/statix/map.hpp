@@ -55,10 +55,13 @@ struct map_expr {
   const shape_t<rank>& shape() const { return extent; }
   static constexpr bool always_flat(std::size_t n) { return (Args::always_flat(n) && ...); }
   template <bool Flat>
-  auto lower() const {
-    return args.apply([](const auto&... a) {
-      return map_expr<Op, decltype(a.template lower<Flat>())...>(a.template lower<Flat>()...);
+  auto lower(plan& p) const {
+    return args.apply([&p](const auto&... a) {
+      return map_expr<Op, decltype(a.template lower<Flat>(p))...>(a.template lower<Flat>(p)...);
     });
+  }
+  void identify(signature& s) const {
+    args.apply([&s](const auto&... a) { (a.identify(s), ...); });
   }
   bool flat_ok(std::size_t n) const {
     return args.apply([n](const auto&... x) { return (x.flat_ok(n) && ...); });

@@ -35,8 +35,18 @@ using arch = xsimd::avx2;
 using arch = xsimd::default_arch;
 #endif
 
+/// The instruction set of compute-bound kernels (matrix products): the widest registers there are.
+/// Unlike the divide/sqrt chains of elementwise loops, FMA throughput doubles with 512-bit registers.
+#if XSIMD_WITH_AVX512F
+using wide_arch = xsimd::avx512f;
+#else
+using wide_arch = arch;
+#endif
+
 template <class T>
 using batch = xsimd::batch<T, arch>;
+template <class T>
+using wide_batch = xsimd::batch<T, wide_arch>;
 template <class C>
 using mask = xsimd::batch_bool<C, arch>;
 
@@ -98,6 +108,20 @@ void store(T* p, S s, const batch_of<T, C>& v) {
     v.store_aligned(buf);
     std::copy_n(buf, valid_count(s, B::size), p + s.at);
   }
+}
+
+/// The first `n` (< lanes) values at p, the rest zero; and the matching partial store.
+template <class B>
+B load_first(const typename B::value_type* p, std::size_t n) {
+  alignas(64) typename B::value_type buf[B::size] = {};
+  std::copy_n(p, n, buf);
+  return B::load_aligned(buf);
+}
+template <class B>
+void store_first(typename B::value_type* p, const B& v, std::size_t n) {
+  alignas(64) typename B::value_type buf[B::size];
+  v.store_aligned(buf);
+  std::copy_n(buf, n, p);
 }
 
 /// Re-packs values computed at the lane count of `From` into a register of `To` lanes (casts between

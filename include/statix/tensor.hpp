@@ -49,10 +49,6 @@ void nested_copy(const L& list, const shape_t<R>& s, std::size_t depth, T*& out)
   }
 }
 
-struct aligned_free {
-  void operator()(void* p) const { ::operator delete (p, std::align_val_t{64}); }
-};
-
 template <class T>
 std::unique_ptr<T[], aligned_free> allocate_zeroed(std::size_t n) {
   if (n == 0) return nullptr;
@@ -332,6 +328,11 @@ class tensor_view : public dense_base<tensor_view<T, E...>, T, extents<E...>> {
       requires std::is_same_v<T, const U> tensor_view(const tensor<U, E...>& t) : ptr_(t.data()), extent_(t.shape()) {}
 
       tensor_view(const tensor_view&) = default;
+
+      /// Rows [first, last) of the leading extent, as a view.
+      auto rows(std::size_t first, std::size_t last) const requires(sizeof...(E) > 0) {
+        return detail::rows_of_impl<T, E...>(ptr_, extent_, first, last);
+      }
       /// Writes the other view's elements into this one (same shape), as any other assignment.
       tensor_view& operator=(const tensor_view& other) requires(!std::is_const_v<T>) {
         return base::template update<assign_kind::set>(other);

@@ -87,15 +87,47 @@ struct tensor_of<T, extents<E...>> {
 template <operand X>
 using tensor_for = typename detail::tensor_of<std::remove_const_t<value_type_t<X>>, extents_t<X>>::type;
 
-/// Evaluates one expression into a new tensor, or several into a tuple of tensors.
+/// Evaluates one expression into a new tensor.
 template <operand X>
 tensor_for<X> eval(X&& x) {
   return tensor_for<X>(std::forward<X>(x));
 }
+
+namespace detail {
+template <class... Stmt>
+void execute_together(plan& p, const Stmt&... stmts) {
+  const auto& first = std::get<0>(std::tie(stmts...));
+  if constexpr (((Stmt::rank == std::remove_cvref_t<decltype(first)>::rank) && ...)) {
+    if (((stmts.shape == first.shape) && ...)) {
+      execute_in(p, stmts...);
+      return;
+    }
+  }
+  (execute_in(p, stmts), ...);
+}
+
+template <class Tensors, class Nodes, std::size_t... I>
+void eval_into(Tensors& out, const Nodes& nodes, std::index_sequence<I...>) {
+  plan p;
+  p.forbid_epilogue();
+  execute_together(p, statement<typename std::tuple_element_t<I, Tensors>::value_type,
+                                typename std::tuple_element_t<I, Tensors>::extents_type, assign_kind::set,
+                                std::tuple_element_t<I, Nodes>>{std::get<I>(out).data(), std::get<I>(out).shape(),
+                                                                std::get<I>(nodes)}...);
+}
+}  // namespace detail
+
+/// Evaluates several expressions into a tuple of tensors in one plan: a value they share (a matmul, a
+/// reduction, ... of the same operands) is computed once, and expressions of one shape run as one pass.
 template <operand... X>
   requires(sizeof...(X) > 1)
 std::tuple<tensor_for<X>...> eval(X&&... x) {
-  return {tensor_for<X>(std::forward<X>(x))...};
+  std::tuple<node_t<X>...> nodes{as_node(std::forward<X>(x))...};
+  auto out = std::apply(
+      [](const auto&... node) { return std::tuple<tensor_for<X>...>{tensor_for<X>::of_shape(node.shape())...}; },
+      nodes);
+  detail::eval_into(out, nodes, std::index_sequence_for<X...>{});
+  return out;
 }
 
 }  // namespace statix

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "../expr.hpp"
+#include "plan.hpp"
 
 namespace statix {
 
@@ -88,15 +89,15 @@ inline void run_one(const Cursor& cur, typename Stmt::value_type* dst, S s) {
   }
 }
 
-/// One row of `count` elements from `dst` (one pointer per statement): full registers, then a padded
-/// tail. `Step` is the widest lane count of the statements; narrower ones take several registers per
-/// step. The destinations arrive by value: SIMD stores may alias anything, so pointers read from the
-/// statements in memory would be reloaded after every store.
+/// Elements [first, last) of one row from `dst` (one pointer per statement): full registers, then a
+/// padded tail. `Step` is the widest lane count of the statements; narrower ones take several registers
+/// per step. The destinations arrive by value: SIMD stores may alias anything, so pointers read from
+/// the statements in memory would be reloaded after every store.
 template <std::size_t Step, class... Stmt, class Cursors, std::size_t... I>
-inline void run_row(const Cursors& cursors, std::tuple<typename Stmt::value_type*...> dst, std::size_t count,
-                    std::index_sequence<I...>) {
-  std::size_t j = 0;
-  for (; j + Step <= count; j += Step) {
+inline void run_row(const Cursors& cursors, std::tuple<typename Stmt::value_type*...> dst, std::size_t first,
+                    std::size_t last, std::index_sequence<I...>) {
+  std::size_t j = first;
+  for (; j + Step <= last; j += Step) {
     (
         [&] {
           constexpr std::size_t w = stmt_lanes<Stmt>;
@@ -105,24 +106,27 @@ inline void run_row(const Cursors& cursors, std::tuple<typename Stmt::value_type
         }(),
         ...);
   }
-  if (j < count) {
+  if (j < last) {
     (
         [&] {
           constexpr std::size_t w = stmt_lanes<Stmt>;
           std::size_t k = j;
           if constexpr (w < Step) {  // a narrower statement may still have whole registers left
-            for (; k + w <= count; k += w) run_one<Stmt>(std::get<I>(cursors), std::get<I>(dst), simd::full_span{k});
+            for (; k + w <= last; k += w) run_one<Stmt>(std::get<I>(cursors), std::get<I>(dst), simd::full_span{k});
           }
-          if (k < count) run_one<Stmt>(std::get<I>(cursors), std::get<I>(dst), simd::tail_span{k, count - k});
+          if (k < last) run_one<Stmt>(std::get<I>(cursors), std::get<I>(dst), simd::tail_span{k, last - k});
         }(),
         ...);
   }
 }
 
+/// Runs elements [first, last) of the statements; unless the loop is flat, both are multiples of the
+/// last extent (whole rows).
 // Out of line on purpose: every statement with the same lowered type shares this one copy of the
 // loop instead of inlining it at each call site (code size and compile time; the call is per pass).
 template <bool Flat, class... Stmt>
-[[gnu::noinline]] void run_loop(const std::tuple<const Stmt&...>& stmts, std::span<const memory_range> outputs) {
+[[gnu::noinline]] void run_loop(const std::tuple<const Stmt&...>& stmts, std::span<const memory_range> outputs,
+                                std::size_t first, std::size_t last) {
   constexpr std::size_t R = std::tuple_element_t<0, std::tuple<Stmt...>>::rank;
   constexpr std::size_t step = std::max({stmt_lanes<Stmt>...});
   const shape_t<R>& shape = std::get<0>(stmts).shape;
@@ -130,18 +134,22 @@ template <bool Flat, class... Stmt>
   auto cursors =
       std::apply([&](const auto&... st) { return std::tuple{st.expr.template make_cursor<Flat, R>(loop)...}; }, stmts);
   constexpr auto seq = std::index_sequence_for<Stmt...>{};
-  const std::size_t n = element_count(shape);
-  if (n == 0) return;
+  if (first >= last) return;
   if constexpr (Flat || R <= 1) {
-    run_row<step, Stmt...>(cursors, std::apply([](const auto&... st) { return std::tuple{st.dst...}; }, stmts), n, seq);
+    run_row<step, Stmt...>(cursors, std::apply([](const auto&... st) { return std::tuple{st.dst...}; }, stmts), first,
+                           last, seq);
   } else {
     const std::size_t inner = shape[R - 1];
     shape_t<R> index{};
-    for (std::size_t row = 0; row < n / inner; ++row) {
+    for (std::size_t d = R - 1, rest = first / inner; d-- > 0;) {  // the index of the first row
+      index[d] = rest % shape[d];
+      rest /= shape[d];
+    }
+    for (std::size_t row = first / inner; row < last / inner; ++row) {
       std::apply([&](auto&... c) { (c.set_row(index), ...); }, cursors);
       run_row<step, Stmt...>(cursors,
                              std::apply([&](const auto&... st) { return std::tuple{st.dst + row * inner...}; }, stmts),
-                             inner, seq);
+                             0, inner, seq);
       for (std::size_t d = R - 1; d-- > 0;) {  // odometer over the outer extents
         if (++index[d] < shape[d]) break;
         index[d] = 0;
@@ -153,12 +161,13 @@ template <bool Flat, class... Stmt>
 /// Static extents have done their work (the checks) once a statement exists; the loop is instantiated
 /// on the statements lowered to run-time extents (rank 1 when flat), so `a = b * c` compiles to one
 /// kernel for every shape of a rank rather than one per shape: less code and much less compile time.
+/// Lowering also materializes matmul, convolution, reductions, ... (once per plan).
 template <bool Flat, class... Stmt>
-void run_lowered(std::span<const memory_range> outputs, const Stmt&... stmts) {
-  auto lower = [](const auto& st) {
+void run_lowered(plan& p, std::span<const memory_range> outputs, const Stmt&... stmts) {
+  auto lower = [&p](const auto& st) {
     using S = std::remove_cvref_t<decltype(st)>;
     using T = typename S::value_type;
-    auto expr = st.expr.template lower<Flat>();
+    auto expr = st.expr.template lower<Flat>(p);
     if constexpr (Flat)
       return statement<T, extents<dyn>, typename S::kind, decltype(expr)>{
           st.dst, {element_count(st.shape)}, std::move(expr)};
@@ -166,20 +175,41 @@ void run_lowered(std::span<const memory_range> outputs, const Stmt&... stmts) {
       return statement<T, dyn_extents<S::rank>, typename S::kind, decltype(expr)>{st.dst, st.shape, std::move(expr)};
   };
   [&](const auto&... lowered) {
-    run_loop<Flat>(std::tuple<const decltype(lowered)&...>{lowered...}, outputs);
+    const std::tuple<const decltype(lowered)&...> all{lowered...};
+    const std::size_t n = element_count(std::get<0>(all).shape);
+    const plan::row_producer& producer = p.producer();
+    if (!producer.compute_rows) {
+      run_loop<Flat>(all, outputs, 0, n);
+      return;
+    }
+    // Epilogue: the producer writes a block of rows into the destination, the loop finishes them.
+    const std::size_t inner = producer.rows == 0 ? 0 : n / producer.rows;
+    for (std::size_t r = 0; r < producer.rows; r += producer.block) {
+      const std::size_t r_end = std::min(producer.rows, r + producer.block);
+      producer.compute_rows(r, r_end);
+      run_loop<Flat>(all, outputs, r * inner, r_end * inner);
+    }
   }(lower(stmts)...);
 }
+
+/// A node computed by a kernel of its own into memory (matmul, convolution, reductions, ...).
+template <class N>
+concept materializing = requires(const N& node, typename N::value_type* dst, plan& p) {
+  node.compute_root(dst, p);
+};
 
 }  // namespace detail
 
 /// Runs statements of one shape as one pass. Shapes must already be checked. When an expression reads
-/// memory that a statement of this pass writes at other positions (through broadcasting or a
-/// partially overlapping view), a single statement reads a copy, and several statements run one after
-/// the other instead: correct first, one pass when it is safe.
+/// memory that a statement of this pass writes at other positions (through broadcasting, a partially
+/// overlapping view, or any materializing node), a single statement reads a copy, and several
+/// statements run one after the other instead: correct first, one pass when it is safe.
 template <class... Stmt>
-void execute(const Stmt&... stmts) {
+void execute_in(plan& p, const Stmt&... stmts) {
   const std::array<memory_range, sizeof...(Stmt)> outputs{stmts.memory()...};
-  const std::size_t n = element_count(std::get<0>(std::tie(stmts...)).shape);
+  using first = std::tuple_element_t<0, std::tuple<Stmt...>>;
+  const first& st0 = std::get<0>(std::tie(stmts...));
+  const std::size_t n = element_count(st0.shape);
   if constexpr (sizeof...(Stmt) > 1) {
     bool conflict = false;
     auto check = [&](memory_range m, std::size_t size) {
@@ -187,22 +217,44 @@ void execute(const Stmt&... stmts) {
         if (overlaps(m, out) && !(m.begin == out.begin && size == n)) conflict = true;
     };
     (stmts.expr.for_each_memory(check), ...);
-    if (conflict) {
-      (execute(stmts), ...);
+    if (conflict) {  // one after the other, each with its own plan: values read must be fresh
+      (execute_in(plan{}, stmts), ...);
       return;
+    }
+  } else if constexpr (std::is_same_v<typename first::kind, assign_kind::set>) {
+    bool reads_dst = false;
+    st0.expr.for_each_memory([&](memory_range m, std::size_t) { reads_dst = reads_dst || overlaps(m, outputs[0]); });
+    if (!reads_dst) {
+      using E = decltype(st0.expr);
+      if constexpr (detail::materializing<E> && E::rank == first::rank) {
+        if (st0.expr.shape() == st0.shape) {  // `y = matmul(a, b)`: straight into y
+          st0.expr.compute_root(st0.dst, p);
+          return;
+        }
+      }
+      if (p.allows_epilogue()) p.offer_target(st0.dst, st0.shape);
     }
   }
   // Statically shaped statements whose operands all have the destination's size need no row loop:
   // instantiating only the flat loop halves their code (and compile time).
-  using first = std::tuple_element_t<0, std::tuple<Stmt...>>;
   constexpr std::size_t static_n = first::extents_type::static_size;
   if constexpr (static_n != dyn && (decltype(stmts.expr)::always_flat(static_n) && ...)) {
-    detail::run_lowered<true>(outputs, stmts...);
+    detail::run_lowered<true>(p, outputs, stmts...);
   } else if ((stmts.expr.flat_ok(n) && ...)) {
-    detail::run_lowered<true>(outputs, stmts...);
+    detail::run_lowered<true>(p, outputs, stmts...);
   } else {
-    detail::run_lowered<false>(outputs, stmts...);
+    detail::run_lowered<false>(p, outputs, stmts...);
   }
+}
+
+template <class... Stmt>
+void execute_in(plan&& p, const Stmt&... stmts) {
+  execute_in(p, stmts...);
+}
+
+template <class... Stmt>
+void execute(const Stmt&... stmts) {
+  execute_in(plan{}, stmts...);
 }
 
 }  // namespace statix

@@ -267,9 +267,10 @@ struct cast_expr {
   bool flat_ok(std::size_t n) const { return arg.flat_ok(n); }
   static constexpr bool always_flat(std::size_t n) { return X::always_flat(n); }
   template <bool Flat>
-  auto lower() const {
-    return cast_expr<U, decltype(arg.template lower<Flat>())>{arg.template lower<Flat>()};
+  auto lower(plan& p) const {
+    return cast_expr<U, decltype(arg.template lower<Flat>(p))>{arg.template lower<Flat>(p)};
   }
+  void identify(signature& s) const { arg.identify(s); }
   template <class F>
   void for_each_memory(F&& f) const {
     arg.for_each_memory(f);

@@ -1,0 +1,170 @@
+// The planner's state for one evaluation: which materialized values (matmul, conv, reductions, ...)
+// already exist, so identical subexpressions are computed once, and the row producer of an epilogue
+// (a matmul whose consumer runs on its output rows while they are still in cache).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <new>
+#include <span>
+#include <type_traits>
+#include <typeinfo>
+#include <vector>
+
+namespace statix {
+
+/// What makes two nodes "the same value": the node type plus the words each node adds here (the memory
+/// and shape of the tensors it reads, the bits of its scalars).
+class signature {
+ public:
+  void add(std::uintptr_t word) { words_.push_back(word); }
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  void add_bits(const T& value) {
+    std::uintptr_t word = 0;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(&value);
+    for (std::size_t k = 0; k < sizeof(T); ++k) {
+      word = (word << 8) | bytes[k];
+      if (k % sizeof(word) == sizeof(word) - 1 || k + 1 == sizeof(T)) {
+        words_.push_back(word);
+        word = 0;
+      }
+    }
+  }
+  friend bool operator==(const signature&, const signature&) = default;
+
+ private:
+  std::vector<std::uintptr_t> words_;
+};
+
+namespace detail {
+
+struct aligned_free {
+  void operator()(void* p) const { ::operator delete (p, std::align_val_t{64}); }
+};
+
+/// Uninitialized, 64-byte aligned storage for `n` values of T that shares ownership.
+template <class T>
+std::shared_ptr<T[]> shared_buffer(std::size_t n) {
+  static_assert(std::is_trivially_default_constructible_v<T>);
+  void* p = ::operator new (std::max<std::size_t>(n, 1) * sizeof(T), std::align_val_t{64});
+  return std::shared_ptr<T[]>(static_cast<T*>(p), aligned_free{});
+}
+
+/// A per-thread work buffer that only grows: packing panels must not pay the allocator (and the page
+/// faults of fresh memory) on every call. `Slot` tells apart buffers that are live at the same time.
+template <class T, int Slot>
+T* scratch(std::size_t n) {
+  thread_local std::unique_ptr<T[], aligned_free> buffer;
+  thread_local std::size_t capacity = 0;
+  if (n > capacity) {
+    buffer.reset(static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64})));
+    capacity = n;
+  }
+  return buffer.get();
+}
+
+}  // namespace detail
+
+/// How many times each materializing primitive has run on this thread: what tests use to prove that a
+/// value is computed once. Counting costs one increment per materialization, never per element.
+template <class Primitive>
+struct evaluation_count {
+  static inline thread_local std::size_t value = 0;
+};
+template <class Primitive>
+std::size_t evaluations() {
+  return evaluation_count<Primitive>::value;
+}
+template <class Primitive>
+void reset_evaluations() {
+  evaluation_count<Primitive>::value = 0;
+}
+
+class plan {
+ public:
+  plan() = default;
+  plan(const plan&) = delete;
+  plan& operator=(const plan&) = delete;
+
+  /// A plan for evaluating an operand inside this one (into a buffer): it sees and adds to the same
+  /// values, but has its own epilogue state.
+  plan nested() {
+    plan child;
+    child.parent_ = this;
+    child.epilogue_allowed_ = epilogue_allowed_;
+    return child;
+  }
+  plan(plan&&) = default;
+
+  /// The value of a node identical to `node` computed earlier in this plan (or an enclosing one), or null.
+  template <class Node>
+  std::shared_ptr<const void> find(const Node& node) const {
+    signature sig;
+    node.identify(sig);
+    for (const plan* p = this; p != nullptr; p = p->parent_)
+      for (const entry& e : p->entries_)
+        if (*e.type == typeid(Node) && e.sig == sig) return e.value;
+    return nullptr;
+  }
+  /// Records the value of `node`: a buffer it owns, or memory that outlives the plan. `local` values
+  /// (an epilogue's destination, which its loop overwrites) are seen by this plan only.
+  template <class Node>
+  void remember(const Node& node, std::shared_ptr<const void> value, bool local = false) {
+    signature sig;
+    node.identify(sig);
+    plan* home = this;
+    while (!local && home->parent_ != nullptr) home = home->parent_;
+    home->entries_.push_back({&typeid(Node), std::move(sig), std::move(value)});
+  }
+
+  /// Epilogue fusion. The loop sets a target (its destination, when the statement's expression reads no
+  /// memory it writes); one row-blocked primitive of exactly that shape may then claim it: it computes
+  /// straight into the destination, a block of rows at a time, and the loop runs its elementwise rest
+  /// on each block right after.
+  struct row_producer {
+    std::function<void(std::size_t, std::size_t)> compute_rows;  // rows [first, last) of the output
+    std::size_t rows = 0;                                        // rows = elements / last extent
+    std::size_t block = 0;                                       // rows per call
+  };
+  void offer_target(void* dst, std::span<const std::size_t> shape) {
+    if (shape.size() > target_shape_.size()) return;
+    target_ = dst;
+    target_rank_ = shape.size();
+    std::copy(shape.begin(), shape.end(), target_shape_.begin());
+  }
+  /// The destination, if a node of this shape may compute into it (at most one node claims it).
+  void* claim_target(std::span<const std::size_t> shape) {
+    if (target_ == nullptr || producer_.compute_rows ||
+        !std::equal(shape.begin(), shape.end(), target_shape_.begin(), target_shape_.begin() + target_rank_))
+      return nullptr;
+    return target_;
+  }
+  void set_producer(row_producer p) { producer_ = std::move(p); }
+  const row_producer& producer() const { return producer_; }
+  /// Evaluating several expressions, every materialized value is kept for reuse, so none may be
+  /// consumed by an epilogue.
+  void forbid_epilogue() { epilogue_allowed_ = false; }
+  bool allows_epilogue() const { return epilogue_allowed_; }
+
+ private:
+  struct entry {
+    const std::type_info* type;
+    signature sig;
+    std::shared_ptr<const void> value;
+  };
+  plan* parent_ = nullptr;
+  std::vector<entry> entries_;
+  void* target_ = nullptr;
+  std::array<std::size_t, 8> target_shape_{};  // no allocation: plain loops must not touch the heap
+  std::size_t target_rank_ = 0;
+  row_producer producer_;
+  bool epilogue_allowed_ = true;
+};
+
+}  // namespace statix

@@ -1,0 +1,233 @@
+// conv2d (NCHW, groups, stride, zero padding; the kernel size is in the weight's type) and 2-d max /
+// average pooling. A convolution is a matrix product per image and group: weights (O/G, C/G*KH*KW)
+// times the unfolded input (C/G*KH*KW, H'*W'), written straight into the NCHW output. A 1x1 stride-1
+// convolution needs no unfolding (the input plane is already that matrix); a depthwise one (one input
+// channel per group) is a direct loop, since its product would be one row tall.
+#pragma once
+
+#include <algorithm>
+#include <limits>
+
+#include "../diagnostics.hpp"
+#include "../primitive.hpp"
+#include "elementwise.hpp"
+#include "gemm.hpp"
+
+namespace statix {
+
+namespace detail {
+
+/// Output extent of a window of size k, stride s, padding p over n (static `dyn` stays `dyn`).
+constexpr std::size_t window_out(std::size_t n, std::size_t k, std::size_t s, std::size_t p) {
+  return n == dyn ? dyn : (n + 2 * p - k) / s + 1;
+}
+
+/// col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*S + kh - P][ow*S + kw - P] (0 outside x).
+template <std::size_t KH, std::size_t KW, std::size_t S, std::size_t P, class T>
+void unfold(const T* x, std::size_t channels, std::size_t h, std::size_t w, std::size_t oh_count, std::size_t ow_count,
+            T* col) {
+  for (std::size_t c = 0; c < channels; ++c)
+    for (std::size_t kh = 0; kh < KH; ++kh)
+      for (std::size_t kw = 0; kw < KW; ++kw) {
+        T* out = col + ((c * KH + kh) * KW + kw) * oh_count * ow_count;
+        // Columns ow whose input column ow*S + kw - P lies inside [0, w).
+        const std::size_t ow_first = kw >= P ? 0 : (P - kw + S - 1) / S;
+        const std::size_t ow_last = w + P <= kw ? 0 : std::min(ow_count, (w + P - kw - 1) / S + 1);
+        for (std::size_t oh = 0; oh < oh_count; ++oh, out += ow_count) {
+          const std::size_t ih = oh * S + kh;  // + P offset: ih - P is the input row
+          if (ih < P || ih - P >= h || ow_first >= ow_last) {
+            std::fill_n(out, ow_count, T(0));
+            continue;
+          }
+          const T* row = x + (c * h + (ih - P)) * w;
+          std::fill_n(out, ow_first, T(0));
+          if constexpr (S == 1) {
+            std::copy(row + ow_first + kw - P, row + ow_last + kw - P, out + ow_first);
+          } else {
+            for (std::size_t ow = ow_first; ow < ow_last; ++ow) out[ow] = row[ow * S + kw - P];
+          }
+          std::fill(out + ow_last, out + ow_count, T(0));
+        }
+      }
+}
+
+/// One output plane of a depthwise convolution: out += w (KH x KW) correlated with one input plane.
+template <std::size_t KH, std::size_t KW, std::size_t S, std::size_t P, class T>
+void depthwise_plane(const T* x, std::size_t h, std::size_t w, const T* weights, T* out, std::size_t oh_count,
+                     std::size_t ow_count) {
+  std::fill_n(out, oh_count * ow_count, T(0));
+  for (std::size_t oh = 0; oh < oh_count; ++oh) {
+    T* o = out + oh * ow_count;
+    for (std::size_t kh = 0; kh < KH; ++kh) {
+      const std::size_t ih = oh * S + kh;
+      if (ih < P || ih - P >= h) continue;
+      const T* row = x + (ih - P) * w;
+      for (std::size_t kw = 0; kw < KW; ++kw) {
+        const T wv = weights[kh * KW + kw];
+        const std::size_t ow_first = kw >= P ? 0 : (P - kw + S - 1) / S;
+        const std::size_t ow_last = w + P <= kw ? 0 : std::min(ow_count, (w + P - kw - 1) / S + 1);
+        for (std::size_t ow = ow_first; ow < ow_last; ++ow) o[ow] += wv * row[ow * S + kw - P];
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+namespace op {
+
+template <std::size_t Stride, std::size_t Pad, std::size_t Groups>
+struct conv2d {
+  static constexpr std::string_view name = "conv2d";
+  template <class A, class B>
+  using value_type = A;
+  template <class EX, class EW>
+  using extents_type =
+      extents<EX::values[0], EW::values[0], detail::window_out(EX::values[2], EW::values[2], Stride, Pad),
+              detail::window_out(EX::values[3], EW::values[3], Stride, Pad)>;
+
+  static shape_t<4> shape(const shape_t<4>& x, const shape_t<4>& w) {
+    const bool ok = x[1] == w[1] * Groups && w[0] % Groups == 0 && x[2] + 2 * Pad >= w[2] && x[3] + 2 * Pad >= w[3];
+    if (!ok) throw_shape_mismatch(name, x, w);
+    return {x[0], w[0], (x[2] + 2 * Pad - w[2]) / Stride + 1, (x[3] + 2 * Pad - w[3]) / Stride + 1};
+  }
+
+  template <class T, class NX, class NW>
+  static void compute(T* out, const shape_t<4>& out_shape, plan& p, const NX& x_node, const NW& w_node) {
+    constexpr std::size_t KH = NW::extents_type::values[2], KW = NW::extents_type::values[3];
+    const auto x = detail::dense(x_node, p);
+    const auto w = detail::dense(w_node, p);
+    const std::size_t batch = x.shape[0], channels = x.shape[1], h = x.shape[2], wd = x.shape[3];
+    const std::size_t cg = channels / Groups, og = out_shape[1] / Groups;
+    const std::size_t oh = out_shape[2], ow = out_shape[3], plane = oh * ow;
+    const std::size_t depth = cg * KH * KW;  // the product's inner extent
+    constexpr bool pointwise = KH == 1 && KW == 1 && Stride == 1 && Pad == 0;
+    T* col = pointwise || cg == 1 ? nullptr : detail::scratch<T, 2>(depth * plane);
+    for (std::size_t n = 0; n < batch; ++n)
+      for (std::size_t g = 0; g < Groups; ++g) {
+        const T* xg = x.data + (n * channels + g * cg) * h * wd;
+        const T* wg = w.data + g * og * depth;
+        T* og_out = out + (n * out_shape[1] + g * og) * plane;
+        if (cg == 1 && !pointwise) {  // depthwise: one input plane per group
+          for (std::size_t o = 0; o < og; ++o)
+            detail::depthwise_plane<KH, KW, Stride, Pad>(xg, h, wd, wg + o * depth, og_out + o * plane, oh, ow);
+        } else if constexpr (pointwise) {
+          detail::gemm::multiply<T>(og, plane, depth, wg, xg, og_out);
+        } else {
+          detail::unfold<KH, KW, Stride, Pad>(xg, cg, h, wd, oh, ow, col);
+          detail::gemm::multiply<T>(og, plane, depth, wg, col, og_out);
+        }
+      }
+  }
+};
+
+/// Max or average over K x K windows with stride S (no padding), per channel.
+template <std::size_t K, std::size_t S, bool Max>
+struct pool2d {
+  static constexpr std::string_view name = Max ? "max_pool2d" : "avg_pool2d";
+  template <class A>
+  using value_type = A;
+  template <class EX>
+  using extents_type = extents<EX::values[0], EX::values[1], detail::window_out(EX::values[2], K, S, 0),
+                               detail::window_out(EX::values[3], K, S, 0)>;
+
+  static shape_t<4> shape(const shape_t<4>& x) {
+    if (x[2] < K || x[3] < K) throw_shape_mismatch(name, x, shape_t<2>{K, K});
+    return {x[0], x[1], (x[2] - K) / S + 1, (x[3] - K) / S + 1};
+  }
+
+  template <class T, class NX>
+  static void compute(T* out, const shape_t<4>& out_shape, plan& p, const NX& x_node) {
+    const auto x = detail::dense(x_node, p);
+    const std::size_t planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3];
+    const std::size_t oh_count = out_shape[2], ow_count = out_shape[3];
+    const T scale = T(1) / static_cast<T>(K * K);
+    for (std::size_t c = 0; c < planes; ++c) {
+      const T* in = x.data + c * h * w;
+      T* o = out + c * oh_count * ow_count;
+      for (std::size_t oh = 0; oh < oh_count; ++oh) {
+        T* orow = o + oh * ow_count;
+        std::fill_n(orow, ow_count, Max ? -std::numeric_limits<T>::infinity() : T(0));
+        for (std::size_t kh = 0; kh < K; ++kh) {
+          const T* row = in + (oh * S + kh) * w;
+          for (std::size_t kw = 0; kw < K; ++kw)
+            for (std::size_t ow = 0; ow < ow_count; ++ow) {
+              const T v = row[ow * S + kw];
+              if constexpr (Max)
+                orow[ow] = std::max(orow[ow], v);
+              else
+                orow[ow] += v;
+            }
+        }
+        if constexpr (!Max)
+          for (std::size_t ow = 0; ow < ow_count; ++ow) orow[ow] *= scale;
+      }
+    }
+  }
+};
+
+}  // namespace op
+
+/// conv2d<Stride, Pad, Groups>(x, w): x (N, C, H, W), w (O, C / Groups, KH, KW) -> (N, O, H', W'),
+/// H' = (H + 2 Pad - KH) / Stride + 1. Cross-correlation, as in PyTorch.
+template <std::size_t Stride = 1, std::size_t Pad = 0, std::size_t Groups = 1, operand X, operand W>
+auto conv2d(X&& x, W&& w) {
+  using EX = extents_t<X>;
+  using EW = extents_t<W>;
+  using P = op::conv2d<Stride, Pad, Groups>;
+  static_assert(Stride > 0 && Groups > 0, "statix: conv2d needs Stride > 0 and Groups > 0");
+  static_assert(detail::check_operand<P, detail::operand_rule::floating, value_type_t<X>>());
+  static_assert(
+      check::require<
+          check::same_dtype<P, value_type_t<X>, value_type_t<W>, std::is_same_v<value_type_t<X>, value_type_t<W>>>>);
+  constexpr bool ranks_ok = EX::rank == 4 && EW::rank == 4;
+  static_assert(check::require<check::operand_rank<P, diagnostic::shape_of_t<EX>, ranks_ok>>);
+  if constexpr (ranks_ok) {
+    constexpr auto xv = EX::values;
+    constexpr auto wv = EW::values;
+    constexpr bool channels_ok = wv[2] != dyn && wv[3] != dyn &&
+                                 (xv[1] == dyn || wv[1] == dyn || xv[1] == wv[1] * Groups) &&
+                                 (wv[0] == dyn || wv[0] % Groups == 0);
+    static_assert(
+        check::require<check::conv_channels<P, diagnostic::shape_of_t<EX>, diagnostic::shape_of_t<EW>, channels_ok>>);
+    constexpr bool fits = (xv[2] == dyn || xv[2] + 2 * Pad >= wv[2]) && (xv[3] == dyn || xv[3] + 2 * Pad >= wv[3]);
+    static_assert(check::require<check::window_fits<P, diagnostic::shape_of_t<EX>, fits>>);
+    if constexpr (channels_ok && fits)
+      return primitive_expr<P, node_t<X>, node_t<W>>(as_node(std::forward<X>(x)), as_node(std::forward<W>(w)));
+    else
+      return detail::rule_failed<value_type_t<X>>();
+  } else {
+    return detail::rule_failed<value_type_t<X>>();
+  }
+}
+
+template <std::size_t K, std::size_t S, bool Max, operand X>
+auto pool2d(X&& x) {
+  using EX = extents_t<X>;
+  using P = op::pool2d<K, S, Max>;
+  static_assert(K > 0 && S > 0, "statix: pooling needs K > 0 and S > 0");
+  static_assert(detail::check_operand<P, detail::operand_rule::floating, value_type_t<X>>());
+  static_assert(check::require<check::operand_rank<P, diagnostic::shape_of_t<EX>, EX::rank == 4>>);
+  if constexpr (EX::rank == 4) {
+    constexpr bool fits = (EX::values[2] == dyn || EX::values[2] >= K) && (EX::values[3] == dyn || EX::values[3] >= K);
+    static_assert(check::require<check::window_fits<P, diagnostic::shape_of_t<EX>, fits>>);
+    if constexpr (fits)
+      return primitive_expr<P, node_t<X>>(as_node(std::forward<X>(x)));
+    else
+      return detail::rule_failed<value_type_t<X>>();
+  } else {
+    return detail::rule_failed<value_type_t<X>>();
+  }
+}
+
+/// max_pool2d<K, S = K>(x), avg_pool2d<K, S = K>(x): x (N, C, H, W) -> (N, C, (H - K) / S + 1, ...).
+template <std::size_t K, std::size_t S = K, operand X>
+auto max_pool2d(X&& x) {
+  return pool2d<K, S, true>(std::forward<X>(x));
+}
+template <std::size_t K, std::size_t S = K, operand X>
+auto avg_pool2d(X&& x) {
+  return pool2d<K, S, false>(std::forward<X>(x));
+}
+
+}  // namespace statix

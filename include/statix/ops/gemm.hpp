@@ -1,0 +1,212 @@
+// The matrix-product kernel: C = A B for row-major A (M x K), B (K x N), C (M x N), in the layout of
+// Goto and van de Geijn (BLIS): B is packed once into panels NR columns wide; for each block of MC rows
+// of A and KC of its columns, A is packed into micro-panels MR rows tall; a register-blocked
+// micro-kernel computes an MR x NR tile of C with MR x NV accumulators (NV registers per row), one
+// broadcast of A and NV loads of B per k. Row blocks are independent, so a consumer (an epilogue) can
+// run on the rows of C just finished, while they are in cache.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <memory>
+
+#include "../eval/plan.hpp"
+#include "../simd.hpp"
+
+namespace statix::detail::gemm {
+
+template <class T, std::size_t MR_, std::size_t NV_>
+struct shape_of_tile {
+  using B = simd::wide_batch<T>;
+  static constexpr std::size_t L = B::size;
+  static constexpr std::size_t MR = MR_;
+  static constexpr std::size_t NV = NV_;
+  static constexpr std::size_t NR = NV * L;
+  static constexpr std::size_t KC = 256;              // B micro-panel (KC x NR) stays in L1
+  static constexpr std::size_t MC = (120 / MR) * MR;  // A block (MC x KC) stays in L2
+};
+
+/// C tile (MR x NR at c, row stride ldc) = (accumulate ? C : 0) + A panel x B panel over kc. The A
+/// panel is packed (k-major, MR values per k) or read in place (row r at a + r * lda).
+template <class Tile, bool PackedA, class T>
+[[gnu::always_inline]] inline void micro_kernel(std::size_t kc, const T* __restrict a, std::size_t lda,
+                                                const T* __restrict b, T* __restrict c, std::size_t ldc,
+                                                bool accumulate, std::size_t nr) {
+  using B = typename Tile::B;
+  constexpr std::size_t MR = Tile::MR, NV = Tile::NV, NR = Tile::NR, L = Tile::L;
+  B acc[MR][NV];
+#pragma GCC unroll 32
+  for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = B(T(0));
+  for (std::size_t k = 0; k < kc; ++k) {
+    B bv[NV];
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) bv[v] = B::load_aligned(b + k * NR + v * L);
+#pragma GCC unroll 32
+    for (std::size_t r = 0; r < MR; ++r) {
+      const B av(PackedA ? a[k * MR + r] : a[r * lda + k]);
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(av, bv[v], acc[r][v]);
+    }
+  }
+  if (nr == NR) {
+#pragma GCC unroll 32
+    for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) {
+        T* p = c + r * ldc + v * L;
+        (accumulate ? acc[r][v] + B::load_unaligned(p) : acc[r][v]).store_unaligned(p);
+      }
+  } else {  // the last panel of B: only its first nr columns exist
+    for (std::size_t r = 0; r < MR; ++r)
+      for (std::size_t v = 0; v < NV && v * L < nr; ++v) {
+        T* p = c + r * ldc + v * L;
+        const std::size_t count = std::min(L, nr - v * L);
+        simd::store_first(p, accumulate ? acc[r][v] + simd::load_first<B>(p, count) : acc[r][v], count);
+      }
+  }
+}
+
+/// One product C = A B, with B packed at construction. `rows(first, last)` computes rows of C; rows
+/// are independent, so an epilogue may run between calls.
+template <class T, class Tile>
+class product {
+ public:
+  static constexpr std::size_t row_block = Tile::MC;
+  /// Packing A pays off when each of its micro-panels meets several panels of B (measured).
+  static constexpr std::size_t pack_a_above = 4;
+
+  /// `packed_b` null: B is packed into this thread's scratch (the product runs before anything else
+  /// packs); else into a buffer the product owns (it outlives other products: an epilogue's producer).
+  product(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
+          std::size_t ldc, bool own_packed_b)
+      : m_(m), n_(n), k_(k), a_(a), lda_(lda), c_(c), ldc_(ldc), pack_a_(n > pack_a_above * Tile::NR) {
+    const std::size_t panels = (n + Tile::NR - 1) / Tile::NR;
+    const std::size_t size = panels * k * Tile::NR;
+    if (own_packed_b) {
+      owned_ = shared_buffer<T>(size);
+      packed_b_ = owned_.get();
+    } else {
+      packed_b_ = scratch<T, 0>(size);
+    }
+    pack_b(b, ldb);
+  }
+
+  void rows(std::size_t first, std::size_t last) const {
+    constexpr std::size_t KC = Tile::KC, MC = Tile::MC;
+    if (k_ == 0) {
+      for (std::size_t i = first; i < last; ++i) std::fill_n(c_ + i * ldc_, n_, T(0));
+      return;
+    }
+    T* packed_a = scratch<T, 1>(MC * KC);
+    for (std::size_t ic = first; ic < last; ic += MC) {
+      const std::size_t mc = std::min(MC, last - ic);
+      for (std::size_t pc = 0; pc < k_; pc += KC) {
+        const std::size_t kc = std::min(KC, k_ - pc);
+        if (pack_a_) {
+          pack_a(packed_a, ic, mc, pc, kc);
+          macro_kernel<true>(packed_a, 0, ic, mc, pc, kc);
+        } else {
+          macro_kernel<false>(a_ + ic * lda_ + pc, lda_, ic, mc, pc, kc);
+        }
+      }
+    }
+  }
+
+ private:
+  /// Rows [ic, ic + mc) of C, columns pc.. of the sum over k, from A's block at `a` (packed or not).
+  template <bool PackedA>
+  void macro_kernel(const T* a, std::size_t lda, std::size_t ic, std::size_t mc, std::size_t pc, std::size_t kc) const {
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    alignas(64) T tile[MR * NR];
+    alignas(64) T edge_a[MR * Tile::KC];
+    const bool accumulate = pc > 0;
+    for (std::size_t jc = 0; jc < n_; jc += NR) {
+      const std::size_t nr = std::min(NR, n_ - jc);
+      const T* bp = packed_b_ + (jc / NR) * k_ * NR + pc * NR;
+      for (std::size_t ir = 0; ir < mc; ir += MR) {
+        const std::size_t mr = std::min(MR, mc - ir);
+        T* c = c_ + (ic + ir) * ldc_ + jc;
+        if (mr == MR) {
+          if constexpr (PackedA)
+            micro_kernel<Tile, true>(kc, a + ir * kc, 0, bp, c, ldc_, accumulate, nr);
+          else
+            micro_kernel<Tile, false>(kc, a + ir * lda, lda, bp, c, ldc_, accumulate, nr);
+          continue;
+        }
+        // The last rows: computed whole into `tile` from zero-padded rows, stored in part.
+        const T* ap = a + ir * kc;
+        if constexpr (!PackedA) {
+          pack_panel(edge_a, a + ir * lda, lda, mr, kc);
+          ap = edge_a;
+        }
+        micro_kernel<Tile, true>(kc, ap, 0, bp, tile, NR, false, NR);
+        for (std::size_t r = 0; r < mr; ++r)
+          for (std::size_t j = 0; j < nr; ++j)
+            c[r * ldc_ + j] = accumulate ? c[r * ldc_ + j] + tile[r * NR + j] : tile[r * NR + j];
+      }
+    }
+  }
+
+  /// Panels of NR columns: panel j holds B[k][j*NR .. j*NR+NR) for every k, zero-padded past N.
+  void pack_b(const T* b, std::size_t ldb) {
+    constexpr std::size_t NR = Tile::NR;
+    for (std::size_t jc = 0; jc < n_; jc += NR) {
+      const std::size_t nr = std::min(NR, n_ - jc);
+      T* out = packed_b_ + (jc / NR) * k_ * NR;
+      for (std::size_t k = 0; k < k_; ++k, out += NR) {
+        std::copy_n(b + k * ldb + jc, nr, out);
+        std::fill(out + nr, out + NR, T(0));
+      }
+    }
+  }
+  /// One micro-panel: for each k, the `mr` values of column k of rows a, a + lda, ..., zero-padded to MR.
+  static void pack_panel(T* out, const T* a, std::size_t lda, std::size_t mr, std::size_t kc) {
+    constexpr std::size_t MR = Tile::MR;
+    for (std::size_t k = 0; k < kc; ++k, out += MR) {
+      for (std::size_t r = 0; r < mr; ++r) out[r] = a[r * lda + k];
+      for (std::size_t r = mr; r < MR; ++r) out[r] = T(0);
+    }
+  }
+  /// Micro-panels of MR rows of A[ic.., pc..].
+  void pack_a(T* out, std::size_t ic, std::size_t mc, std::size_t pc, std::size_t kc) const {
+    constexpr std::size_t MR = Tile::MR;
+    for (std::size_t ir = 0; ir < mc; ir += MR, out += MR * kc)
+      pack_panel(out, a_ + (ic + ir) * lda_ + pc, lda_, std::min(MR, mc - ir), kc);
+  }
+
+  std::size_t m_, n_, k_;
+  const T* a_;
+  std::size_t lda_;
+  T* c_;
+  std::size_t ldc_;
+  bool pack_a_;
+  T* packed_b_ = nullptr;
+  std::shared_ptr<T[]> owned_;
+};
+
+/// Tiles: two registers per row in general; one register (and twice the rows) when N fits in one,
+/// so a narrow product (N = 10) does not compute columns that do not exist. 8 rows: enough
+/// accumulators to cover the FMA latency, and a divisor of the usual batch sizes (measured best).
+template <class T>
+using wide_tile = shape_of_tile<T, 12, 2>;
+template <class T>
+using narrow_tile = shape_of_tile<T, 8, 1>;
+
+template <class T>
+bool use_narrow(std::size_t n) {
+  return n <= simd::wide_batch<T>::size;
+}
+
+/// C = A B, whole.
+template <class T>
+void multiply(std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c) {
+  if (m == 0 || n == 0) return;
+  if (use_narrow<T>(n))
+    product<T, narrow_tile<T>>(m, n, k, a, k, b, n, c, n, false).rows(0, m);
+  else
+    product<T, wide_tile<T>>(m, n, k, a, k, b, n, c, n, false).rows(0, m);
+}
+
+}  // namespace statix::detail::gemm

@@ -1,0 +1,87 @@
+// matmul: (M, K) x (K, N) -> (M, N) and (B, M, K) x (K, N) -> (B, M, N), float or double. A batch of
+// row-major matrices times one matrix is one product with B*M rows. Operands that are not plain memory
+// are evaluated once into a buffer (packing then reads each element once). As the last step of an
+// elementwise expression (`relu(matmul(x, w) + b)`) the product runs by blocks of rows straight into
+// the destination, and the elementwise rest runs on each block while it is in cache.
+#pragma once
+
+#include "../diagnostics.hpp"
+#include "../primitive.hpp"
+#include "elementwise.hpp"
+#include "gemm.hpp"
+
+namespace statix {
+
+namespace op {
+
+struct matmul {
+  static constexpr std::string_view name = "matmul";
+  static constexpr bool row_blocked = true;
+  template <class A, class B>
+  using value_type = A;
+  template <class EA, class EB>
+  using extents_type = std::conditional_t<EA::rank == 2, extents<EA::values[0], EB::values[1]>,
+                                          extents<EA::values[0], EA::values[1], EB::values[1]>>;
+
+  template <std::size_t RA>
+  static shape_t<RA> shape(const shape_t<RA>& a, const shape_t<2>& b) {
+    if (a[RA - 1] != b[0]) throw_shape_mismatch(name, a, b);
+    shape_t<RA> out = a;
+    out[RA - 1] = b[1];
+    return out;
+  }
+
+  template <class T, std::size_t R, class NA, class NB>
+  static void compute(T* out, const shape_t<R>& out_shape, plan& p, const NA& a, const NB& b) {
+    const auto da = detail::dense(a, p);
+    const auto db = detail::dense(b, p);
+    const std::size_t k = db.shape[0], n = db.shape[1];
+    detail::gemm::multiply<T>(element_count(out_shape) / std::max<std::size_t>(n, 1), n, k, da.data, db.data, out);
+  }
+
+  template <class T, std::size_t R, class NA, class NB>
+  static plan::row_producer row_producer(T* out, const shape_t<R>& out_shape, plan& p, const NA& a, const NB& b) {
+    auto da = detail::dense(a, p);
+    auto db = detail::dense(b, p);
+    const std::size_t k = db.shape[0], n = db.shape[1];
+    const std::size_t m = n == 0 ? 0 : element_count(out_shape) / n;
+    auto make = [&]<class Tile>(Tile) {
+      using product = detail::gemm::product<T, Tile>;
+      auto prod = std::make_shared<product>(m, n, k, da.data, k, db.data, n, out, n, true);
+      return plan::row_producer{
+          [prod, keep = da.keep_alive](std::size_t first, std::size_t last) { prod->rows(first, last); }, m,
+          product::row_block};
+    };
+    if (detail::gemm::use_narrow<T>(n)) return make(detail::gemm::narrow_tile<T>{});
+    return make(detail::gemm::wide_tile<T>{});
+  }
+};
+
+}  // namespace op
+
+/// matmul(a, b): (M, K) x (K, N) -> (M, N), or (B, M, K) x (K, N) -> (B, M, N).
+template <operand A, operand B>
+auto matmul(A&& a, B&& b) {
+  using EA = extents_t<A>;
+  using EB = extents_t<B>;
+  using TA = value_type_t<A>;
+  using TB = value_type_t<B>;
+  static_assert(detail::check_operand<op::matmul, detail::operand_rule::floating, TA>());
+  static_assert(check::require<check::same_dtype<op::matmul, TA, TB, std::is_same_v<TA, TB>>>);
+  constexpr bool ranks_ok = (EA::rank == 2 || EA::rank == 3) && EB::rank == 2;
+  static_assert(check::require<check::operand_rank<op::matmul, diagnostic::shape_of_t<EA>, ranks_ok>>);
+  if constexpr (ranks_ok) {
+    constexpr std::size_t ka = EA::values[EA::rank - 1], kb = EB::values[0];
+    static_assert(
+        check::require<check::matmul_inner_extents<op::matmul, diagnostic::shape_of_t<EA>, diagnostic::shape_of_t<EB>,
+                                                   ka == kb || ka == dyn || kb == dyn>>);
+    if constexpr (ka == kb || ka == dyn || kb == dyn)
+      return primitive_expr<op::matmul, node_t<A>, node_t<B>>(as_node(std::forward<A>(a)), as_node(std::forward<B>(b)));
+    else
+      return detail::rule_failed<TA>();
+  } else {
+    return detail::rule_failed<TA>();
+  }
+}
+
+}  // namespace statix

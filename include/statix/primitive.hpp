@@ -1,0 +1,137 @@
+// primitive_expr: one node type for every primitive that materializes (matmul, convolution, pooling,
+// reductions, softmax, transpose, ...). A primitive is a struct (in ops/) with its name, its dtype and
+// static shape rules, its run-time shape rule and its kernel; primitive_expr adds what every
+// materialization point needs: computed once per plan (identical nodes share the value), read by the
+// enclosing loop as a plain leaf, and written straight into the destination when it is the whole
+// expression.
+#pragma once
+
+#include <algorithm>
+#include <memory>
+
+#include "eval/kernel.hpp"
+#include "expr.hpp"
+
+namespace statix {
+
+namespace detail {
+
+/// An operand as contiguous row-major memory: a leaf's own, else evaluated once into a buffer.
+template <class T, std::size_t R>
+struct dense_operand {
+  const T* data;
+  shape_t<R> shape;
+  std::shared_ptr<const void> keep_alive;
+  std::size_t size() const { return element_count(shape); }
+};
+
+template <class N>
+inline constexpr bool is_leaf = false;
+template <class T, class Ext>
+inline constexpr bool is_leaf<leaf_expr<T, Ext>> = true;
+
+template <class Node>
+auto dense(const Node& node, plan& p) {
+  using T = typename Node::value_type;
+  constexpr std::size_t R = Node::rank;
+  if constexpr (is_leaf<Node>) {
+    return dense_operand<T, R>{node.data, node.shape(), node.keep_alive};
+  } else {
+    auto buffer = shared_buffer<T>(element_count(node.shape()));
+    plan child = p.nested();
+    execute_in(child, statement<T, dyn_extents<R>, assign_kind::set, Node>{buffer.get(), node.shape(), node});
+    return dense_operand<T, R>{buffer.get(), node.shape(), std::move(buffer)};
+  }
+}
+
+/// What a builder returns after a failed compile-time rule: the rule's error is the only one (no
+/// cascade of "incomplete type" errors at the call site).
+template <class T>
+scalar_expr<T> rule_failed() {
+  return {};
+}
+
+template <bool Flat, class T, std::size_t R>
+auto leaf_over(const T* data, const shape_t<R>& shape, std::shared_ptr<const void> keep) {
+  if constexpr (Flat)
+    return leaf_expr<T, extents<dyn>>{data, {element_count(shape)}, std::move(keep)};
+  else
+    return leaf_expr<T, dyn_extents<R>>{data, shape, std::move(keep)};
+}
+
+}  // namespace detail
+
+template <class Prim, class... Args>
+struct primitive_expr {
+  static constexpr bool is_statix_expression = true;
+  using value_type = typename Prim::template value_type<typename Args::value_type...>;
+  using extents_type = typename Prim::template extents_type<typename Args::extents_type...>;
+  static constexpr std::size_t rank = extents_type::rank;
+  using primitive = Prim;
+
+  detail::pack<Args...> args;
+  shape_t<rank> extent;
+
+  explicit primitive_expr(Args... a)
+      : args{{std::move(a)}...}, extent(args.apply([](const auto&... x) { return Prim::shape(x.shape()...); })) {}
+
+  const shape_t<rank>& shape() const { return extent; }
+  std::size_t size() const { return element_count(extent); }
+  bool flat_ok(std::size_t n) const { return size() == n; }
+  static constexpr bool always_flat(std::size_t n) { return extents_type::static_size == n; }
+
+  template <bool Flat>
+  auto lower(plan& p) const {
+    std::shared_ptr<const void> value = materialize(p);
+    const auto* data = static_cast<const value_type*>(value.get());
+    return detail::leaf_over<Flat>(data, extent, std::move(value));
+  }
+
+  /// Computes the value straight into `dst` (unless this plan has it already).
+  void compute_root(value_type* dst, plan& p) const {
+    if (auto known = p.find(*this)) {
+      std::copy_n(static_cast<const value_type*>(known.get()), size(), dst);
+      return;
+    }
+    compute(dst, p);
+    p.remember(*this, std::shared_ptr<const void>(std::shared_ptr<void>(), dst));
+  }
+
+  void identify(signature& s) const {
+    args.apply([&s](const auto&... a) { (a.identify(s), ...); });
+  }
+  /// Operands are read at positions unrelated to the destination's: any overlap is a conflict.
+  template <class F>
+  void for_each_memory(F&& f) const {
+    args.apply([&f](const auto&... a) { (a.for_each_memory([&f](memory_range m, std::size_t) { f(m, dyn); }), ...); });
+  }
+
+ private:
+  void compute(value_type* out, plan& p) const {
+    ++evaluation_count<Prim>::value;
+    plan operands = p.nested();  // operands never claim this plan's epilogue destination
+    args.apply([&](const auto&... a) { Prim::compute(out, extent, operands, a...); });
+  }
+
+  std::shared_ptr<const void> materialize(plan& p) const {
+    if (auto known = p.find(*this)) return known;
+    if constexpr (requires { Prim::row_blocked; }) {
+      if (void* target = p.claim_target(extent)) {  // epilogue: compute into the destination by blocks of rows
+        auto* dst = static_cast<value_type*>(target);
+        ++evaluation_count<Prim>::value;
+        plan operands = p.nested();
+        p.set_producer(args.apply([&](const auto&... a) { return Prim::row_producer(dst, extent, operands, a...); }));
+        std::shared_ptr<const void> value(std::shared_ptr<void>(), dst);
+        p.remember(*this, value, /*local=*/true);
+        return value;
+      }
+    }
+    auto buffer = detail::shared_buffer<value_type>(size());
+    compute(buffer.get(), p);
+    std::shared_ptr<const void> value = std::move(buffer);
+    p.remember(*this, value);
+    return value;
+  }
+};
+
+}  // namespace statix

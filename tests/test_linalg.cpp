@@ -1,0 +1,359 @@
+// matmul, conv2d and pooling against double-precision references at every blocking edge; the
+// planner: values computed once (operation counter), aliasing, epilogue fusion, shape errors.
+#include "support.hpp"
+
+using namespace statix_test;
+
+namespace {
+
+using dyn2f = sx::tensor<float, sx::dyn, sx::dyn>;
+using dyn2d = sx::tensor<double, sx::dyn, sx::dyn>;
+
+/// C = A B in double, and the bound of a float/double product's error per element: a few ulps of
+/// sum_k |a_ik b_kj| times sqrt(K).
+template <class A, class B>
+std::pair<std::vector<double>, std::vector<double>> reference_matmul(const A& a, const B& b, std::size_t m,
+                                                                     std::size_t k, std::size_t n) {
+  std::vector<double> c(m * n), bound(m * n);
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j) {
+      double s = 0, mag = 0;
+      for (std::size_t p = 0; p < k; ++p) {
+        const double t = double(a.data()[i * k + p]) * double(b.data()[p * n + j]);
+        s += t;
+        mag += std::abs(t);
+      }
+      c[i * n + j] = s;
+      bound[i * n + j] = mag * std::sqrt(double(k) + 1);
+    }
+  return {c, bound};
+}
+
+template <class T, class Tensor>
+void check_product(const Tensor& got, const std::vector<double>& ref, const std::vector<double>& bound,
+                   const std::string& what) {
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double err = std::abs(double(got.data()[i]) - ref[i]);
+    BOOST_TEST_REQUIRE(err <= 4 * std::numeric_limits<T>::epsilon() * bound[i] + 1e-30,
+                       what << " element " << i << ": got " << got.data()[i] << ", reference " << ref[i]);
+  }
+}
+
+template <class T>
+void check_matmul(std::size_t m, std::size_t k, std::size_t n) {
+  sx::tensor<T, sx::dyn, sx::dyn> a(m, k), b(k, n);
+  fill_uniform(a, -1, 1, unsigned(m * 131 + k));
+  fill_uniform(b, -1, 1, unsigned(n * 17 + k));
+  const auto [ref, bound] = reference_matmul(a, b, m, k, n);
+  const auto c = sx::eval(sx::matmul(a, b));
+  BOOST_TEST_REQUIRE((c.extent(0) == m && c.extent(1) == n));
+  check_product<T>(
+      c, ref, bound,
+      "matmul " + std::to_string(m) + "x" + std::to_string(k) + " by " + std::to_string(k) + "x" + std::to_string(n));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(matmul)
+
+BOOST_AUTO_TEST_CASE(every_extent_1_to_67) {
+  for (std::size_t d = 1; d <= 67; ++d) {
+    check_matmul<float>(d, 17, 33);
+    check_matmul<float>(29, d, 31);
+    check_matmul<float>(13, 19, d);
+    check_matmul<double>(d, 9, 17);
+    check_matmul<double>(11, d, 9);
+    check_matmul<double>(7, 10, d);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(blocking_edges) {
+  // KC = 256 (the K blocks), MC = 120 / 96 (row blocks), NR = 16 / 32 (B panels), MR = 8 / 12.
+  for (std::size_t k : {255u, 256u, 257u, 600u}) check_matmul<float>(37, k, 45);
+  for (std::size_t m : {119u, 120u, 121u, 241u}) check_matmul<float>(m, 70, 33);
+  for (std::size_t n : {15u, 16u, 17u, 31u, 32u, 33u, 160u, 161u}) check_matmul<float>(30, 40, n);
+  check_matmul<double>(97, 300, 70);
+  check_matmul<float>(128, 784, 128);
+  check_matmul<float>(128, 128, 10);
+}
+
+BOOST_AUTO_TEST_CASE(static_extents_and_batches) {
+  sx::tensor<float, 5, 7> a;
+  sx::tensor<float, 7, 3> b;
+  fill_uniform(a, -1, 1, 1);
+  fill_uniform(b, -1, 1, 2);
+  const sx::tensor<float, 5, 3> c = sx::matmul(a, b);
+  const auto [ref, bound] = reference_matmul(a, b, 5, 7, 3);
+  check_product<float>(c, ref, bound, "static matmul");
+
+  // (B, M, K) x (K, N) with a dynamic batch: one product with B * M rows.
+  sx::tensor<double, sx::dyn, 4, 7> batched(3);
+  sx::tensor<double, 7, 6> w;
+  fill_uniform(batched, -1, 1, 3);
+  fill_uniform(w, -1, 1, 4);
+  const auto y = sx::eval(sx::matmul(batched, w));
+  static_assert(std::is_same_v<std::remove_cvref_t<decltype(y)>, sx::tensor<double, sx::dyn, 4, 6>>);
+  BOOST_TEST(y.extent(0) == 3u);
+  for (std::size_t bi = 0; bi < 3; ++bi)
+    for (std::size_t i = 0; i < 4; ++i)
+      for (std::size_t j = 0; j < 6; ++j) {
+        double s = 0;
+        for (std::size_t p = 0; p < 7; ++p) s += batched(bi, i, p) * w(p, j);
+        BOOST_TEST_REQUIRE(std::abs(y(bi, i, j) - s) <= 1e-13);
+      }
+}
+
+BOOST_AUTO_TEST_CASE(expression_operands) {
+  dyn2f a(23, 41), bt(19, 41);
+  fill_uniform(a, -1, 1, 5);
+  fill_uniform(bt, -1, 1, 6);
+  const auto b = sx::eval(sx::transpose(bt));
+  const auto ra = sx::eval(sx::relu(a));
+  const auto [ref, bound] = reference_matmul(ra, b, 23, 41, 19);
+  check_product<float>(sx::eval(sx::matmul(sx::relu(a), sx::transpose(bt))), ref, bound, "matmul(relu, transpose)");
+}
+
+BOOST_AUTO_TEST_CASE(epilogue_bias_and_activation) {
+  // relu(x w + b): bias and activation applied to each block of rows right after the product.
+  for (std::size_t m : {1u, 64u, 121u, 250u}) {
+    dyn2f x(m, 97), w(97, 45);
+    sx::tensor<float, sx::dyn> bias(45);
+    fill_uniform(x, -1, 1, 7);
+    fill_uniform(w, -1, 1, 8);
+    fill_uniform(bias, -1, 1, 9);
+    dyn2f y(m, 45);
+    sx::reset_evaluations<sx::op::matmul>();
+    y = sx::relu(sx::matmul(x, w) + bias);
+    BOOST_TEST(sx::evaluations<sx::op::matmul>() == 1u);
+    auto [ref, bound] = reference_matmul(x, w, m, 97, 45);
+    for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = std::max(0.0, ref[i] + bias(i % 45));
+    check_product<float>(y, ref, bound, "relu(matmul + bias), m=" + std::to_string(m));
+    // The same product twice in one expression is still computed once.
+    sx::reset_evaluations<sx::op::matmul>();
+    y = sx::matmul(x, w) * sx::matmul(x, w) + 1;
+    BOOST_TEST(sx::evaluations<sx::op::matmul>() == 1u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(aliasing_into_an_operand) {
+  dyn2d w(20, 20), x(20, 20);
+  fill_uniform(w, -1, 1, 10);
+  fill_uniform(x, -1, 1, 11);
+  const auto expected = sx::eval(sx::matmul(w, x));
+  w = sx::matmul(w, x);
+  for (std::size_t i = 0; i < w.size(); ++i) BOOST_TEST_REQUIRE(w.data()[i] == expected.data()[i]);
+  const auto expected2 = sx::eval(sx::relu(sx::matmul(x, w)) + w);
+  w = sx::relu(sx::matmul(x, w)) + w;  // the epilogue must not write w while the product reads it
+  for (std::size_t i = 0; i < w.size(); ++i) BOOST_TEST_REQUIRE(w.data()[i] == expected2.data()[i]);
+}
+
+BOOST_AUTO_TEST_CASE(dynamic_mismatch_throws_before_writing) {
+  dyn2f a(3, 4), b(5, 2), c(3, 2);
+  c.fill(7);
+  BOOST_CHECK_THROW(c = sx::matmul(a, b), sx::shape_error);
+  try {
+    c = sx::matmul(a, b);
+  } catch (const sx::shape_error& e) {
+    const std::string what = e.what();
+    BOOST_TEST(what.find("matmul") != std::string::npos);
+    BOOST_TEST(what.find("(3, 4)") != std::string::npos);
+    BOOST_TEST(what.find("(5, 2)") != std::string::npos);
+  }
+  for (float v : c) BOOST_TEST_REQUIRE(v == 7.0f);
+  dyn2f a2(3, 5), wrong(4, 2);
+  BOOST_CHECK_THROW(wrong = sx::matmul(a2, b), sx::shape_error);  // (3, 2) into (4, 2)
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// Direct convolution in double (cross-correlation, zero padding, groups).
+template <class X, class W>
+std::vector<double> reference_conv(const X& x, const W& w, std::size_t stride, std::size_t pad, std::size_t groups) {
+  const std::size_t n = x.extent(0), h = x.extent(2), wd = x.extent(3);
+  const std::size_t o = w.extent(0), cg = w.extent(1), kh = w.extent(2), kw = w.extent(3);
+  const std::size_t oh = (h + 2 * pad - kh) / stride + 1, ow = (wd + 2 * pad - kw) / stride + 1;
+  std::vector<double> out(n * o * oh * ow);
+  for (std::size_t b = 0; b < n; ++b)
+    for (std::size_t oc = 0; oc < o; ++oc) {
+      const std::size_t g = oc / (o / groups);
+      for (std::size_t i = 0; i < oh; ++i)
+        for (std::size_t j = 0; j < ow; ++j) {
+          double s = 0;
+          for (std::size_t ci = 0; ci < cg; ++ci)
+            for (std::size_t p = 0; p < kh; ++p)
+              for (std::size_t q = 0; q < kw; ++q) {
+                const long ih = long(i * stride + p) - long(pad), iw = long(j * stride + q) - long(pad);
+                if (ih < 0 || iw < 0 || ih >= long(h) || iw >= long(wd)) continue;
+                s += double(x(b, g * cg + ci, std::size_t(ih), std::size_t(iw))) * double(w(oc, ci, p, q));
+              }
+          out[((b * o + oc) * oh + i) * ow + j] = s;
+        }
+    }
+  return out;
+}
+
+template <class T, std::size_t S, std::size_t P, std::size_t G, std::size_t K, std::size_t C, std::size_t O>
+void check_conv(std::size_t n, std::size_t h, std::size_t w) {
+  sx::tensor<T, sx::dyn, C, sx::dyn, sx::dyn> x(n, h, w);
+  sx::tensor<T, O, C / G, K, K> wt;
+  fill_uniform(x, -1, 1, unsigned(h * 31 + w));
+  fill_uniform(wt, -1, 1, unsigned(K + C));
+  const auto y = sx::eval(sx::conv2d<S, P, G>(x, wt));
+  const std::string what = "conv2d<" + std::to_string(S) + ", " + std::to_string(P) + ", " + std::to_string(G) +
+                           "> K=" + std::to_string(K) + " " + std::to_string(h) + "x" + std::to_string(w);
+  BOOST_TEST_REQUIRE(y.extent(2) == (h + 2 * P - K) / S + 1, what);
+  check_close(y.data(), reference_conv(x, wt, S, P, G), tolerance<T>(16) * std::sqrt(double(C * K * K)) * 4, what);
+}
+
+template <std::size_t K, std::size_t S, bool Max>
+void check_pool(std::size_t h, std::size_t w) {
+  sx::tensor<double, sx::dyn, 3, sx::dyn, sx::dyn> x(2, h, w);
+  fill_uniform(x, -1, 1, unsigned(h + w));
+  const auto y = Max ? sx::eval(sx::max_pool2d<K, S>(x)) : sx::eval(sx::avg_pool2d<K, S>(x));
+  const std::size_t oh = (h - K) / S + 1, ow = (w - K) / S + 1;
+  BOOST_TEST_REQUIRE((y.extent(2) == oh && y.extent(3) == ow));
+  for (std::size_t b = 0; b < 2; ++b)
+    for (std::size_t c = 0; c < 3; ++c)
+      for (std::size_t i = 0; i < oh; ++i)
+        for (std::size_t j = 0; j < ow; ++j) {
+          double r = Max ? -1e300 : 0;
+          for (std::size_t p = 0; p < K; ++p)
+            for (std::size_t q = 0; q < K; ++q) {
+              const double v = x(b, c, i * S + p, j * S + q);
+              r = Max ? std::max(r, v) : r + v / double(K * K);
+            }
+          BOOST_TEST_REQUIRE(std::abs(y(b, c, i, j) - r) <= 1e-14);
+        }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(conv)
+
+BOOST_AUTO_TEST_CASE(kernel_sizes_strides_paddings) {
+  for (std::size_t hw : {7u, 8u, 13u}) {
+    check_conv<float, 1, 0, 1, 1, 5, 6>(2, hw, hw + 2);  // pointwise: no unfolding
+    check_conv<float, 1, 1, 1, 3, 4, 8>(2, hw, hw + 1);
+    check_conv<float, 2, 1, 1, 3, 3, 5>(1, hw, hw);
+    check_conv<double, 1, 2, 1, 5, 2, 3>(2, hw + 1, hw);
+    check_conv<double, 3, 3, 1, 7, 3, 2>(1, hw, hw + 3);
+    check_conv<float, 2, 0, 1, 1, 4, 4>(1, hw, hw);  // strided 1x1
+  }
+  check_conv<float, 1, 1, 1, 3, 64, 64>(1, 9, 11);  // many channels: a real product
+}
+
+BOOST_AUTO_TEST_CASE(groups_and_depthwise) {
+  for (std::size_t hw : {5u, 12u, 17u}) {
+    check_conv<float, 1, 1, 2, 3, 4, 6>(2, hw, hw);
+    check_conv<float, 1, 1, 8, 3, 8, 8>(2, hw, hw + 1);   // depthwise
+    check_conv<double, 2, 2, 4, 5, 4, 8>(1, hw, hw + 2);  // depthwise, two outputs per channel
+    check_conv<float, 1, 0, 1, 3, 1, 4>(3, hw, hw);       // one input channel
+  }
+}
+
+BOOST_AUTO_TEST_CASE(static_shapes_and_aliasing) {
+  sx::tensor<float, 2, 3, 10, 10> x;
+  sx::tensor<float, 3, 3, 3, 3> w;
+  fill_uniform(x, -1, 1, 12);
+  fill_uniform(w, -1, 1, 13);
+  const sx::tensor<float, 2, 3, 5, 5> y = sx::conv2d<2, 1>(x, w);  // H' computed at compile time
+  check_close(y.data(), reference_conv(x, w, 2, 1, 1), 1e-5, "static conv2d<2, 1>");
+  const auto expected = reference_conv(x, w, 1, 1, 1);
+  x = sx::conv2d<1, 1>(x, w);  // into its own input
+  check_close(x.data(), expected, 1e-5, "conv2d into its input");
+  sx::tensor<float, 2, 3, 2, 2> p = sx::max_pool2d<2>(sx::conv2d<2, 1>(x, w));
+  BOOST_TEST(p.size() == 24u);
+}
+
+BOOST_AUTO_TEST_CASE(dynamic_mismatch) {
+  sx::tensor<float, sx::dyn, sx::dyn, sx::dyn, sx::dyn> x(1, 4, 5, 5);
+  sx::tensor<float, 2, sx::dyn, 3, 3> wd(3);
+  BOOST_CHECK_THROW((sx::conv2d<1, 1>(x, wd)), sx::shape_error);  // 4 channels, weights for 3
+  sx::tensor<float, sx::dyn, 4, sx::dyn, sx::dyn> small(1, 2, 2);
+  sx::tensor<float, 2, 4, 5, 5> big;
+  BOOST_CHECK_THROW(sx::conv2d(small, big), sx::shape_error);  // the kernel does not fit
+  BOOST_CHECK_THROW(sx::max_pool2d<3>(small), sx::shape_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(pooling)
+
+BOOST_AUTO_TEST_CASE(max_and_average_odd_sizes) {
+  for (std::size_t h : {2u, 5u, 8u, 11u}) {
+    check_pool<2, 2, true>(h, h + 1);
+    check_pool<2, 2, false>(h + 1, h);
+    check_pool<2, 1, true>(h, h);
+  }
+  check_pool<3, 2, true>(9, 7);
+  check_pool<3, 3, false>(9, 10);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(planner)
+
+BOOST_AUTO_TEST_CASE(eval_computes_shared_values_once) {
+  dyn2f a(30, 20), b(20, 10);
+  fill_uniform(a, -1, 1, 14);
+  fill_uniform(b, -1, 1, 15);
+  const auto product = sx::eval(sx::matmul(a, b));
+  sx::reset_evaluations<sx::op::matmul>();
+  using sum_all = sx::detail::sum_over<0, 1>;
+  sx::reset_evaluations<sum_all>();
+  // Same shape (one pass), then different shapes: the product runs once either way.
+  auto [p1, p2] = sx::eval(sx::matmul(a, b) + 1, sx::relu(sx::matmul(a, b)));
+  BOOST_TEST(sx::evaluations<sx::op::matmul>() == 1u);
+  auto [q1, q2, q3] = sx::eval(sx::matmul(a, b), sx::sum(sx::matmul(a, b)), sx::sum(sx::matmul(a, b)) * 2);
+  BOOST_TEST(sx::evaluations<sx::op::matmul>() == 2u);
+  BOOST_TEST(sx::evaluations<sum_all>() == 1u);
+  double total = 0;
+  for (std::size_t i = 0; i < product.size(); ++i) {
+    BOOST_TEST_REQUIRE(p1.data()[i] == product.data()[i] + 1);
+    BOOST_TEST_REQUIRE(p2.data()[i] == std::max(0.0f, product.data()[i]));
+    BOOST_TEST_REQUIRE(q1.data()[i] == product.data()[i]);
+    total += product.data()[i];
+  }
+  BOOST_TEST(std::abs(q2.item() - total) <= 1e-4);
+  BOOST_TEST(q3.item() == 2 * q2.item());
+  // Different operands are different values.
+  sx::reset_evaluations<sx::op::matmul>();
+  auto [r1, r2] = sx::eval(sx::matmul(a, b), sx::matmul(a * 2, b));
+  BOOST_TEST(sx::evaluations<sx::op::matmul>() == 2u);
+  BOOST_TEST(r2(3, 4) == 2 * r1(3, 4));
+}
+
+BOOST_AUTO_TEST_CASE(fuse_reading_an_output_through_a_reduction) {
+  sx::tensor<double, sx::dyn> m(100), v(100), m2(100), v2(100);
+  fill_uniform(m, -1, 1, 16);
+  fill_uniform(v, -1, 1, 17);
+  m2 = m;
+  v2 = v;
+  sx::fuse(sx::out(m) = m * 2, sx::out(v) = v + sx::sum(m));  // must see the new m
+  m2 = m2 * 2;
+  v2 = v2 + sx::sum(m2);
+  for (std::size_t i = 0; i < 100; ++i) BOOST_TEST_REQUIRE(v(i) == v2(i));
+}
+
+BOOST_AUTO_TEST_CASE(softmax_of_a_product_and_mlp_forward) {
+  dyn2f x(16, 30), w1(30, 20), w2(20, 10);
+  sx::tensor<float, sx::dyn> b1(20);
+  fill_uniform(x, -1, 1, 18);
+  fill_uniform(w1, -1, 1, 19);
+  fill_uniform(w2, -1, 1, 20);
+  fill_uniform(b1, -1, 1, 21);
+  const auto h = sx::eval(sx::relu(sx::matmul(x, w1) + b1));
+  const auto logits = sx::eval(sx::matmul(h, w2));
+  const auto probs = sx::eval(sx::softmax<1>(sx::matmul(sx::relu(sx::matmul(x, w1) + b1), w2)));
+  for (std::size_t i = 0; i < 16; ++i) {
+    double m = -1e300, s = 0;
+    for (std::size_t j = 0; j < 10; ++j) m = std::max(m, double(logits(i, j)));
+    for (std::size_t j = 0; j < 10; ++j) s += std::exp(logits(i, j) - m);
+    for (std::size_t j = 0; j < 10; ++j)
+      BOOST_TEST_REQUIRE(std::abs(probs(i, j) - std::exp(logits(i, j) - m) / s) <= 1e-6);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
