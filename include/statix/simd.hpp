@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics (_mm512_undefined_ps is
@@ -107,6 +108,49 @@ void store(T* p, S s, const batch_of<T, C>& v) {
     alignas(64) T buf[B::size];
     v.store_aligned(buf);
     std::copy_n(buf, valid_count(s, B::size), p + s.at);
+  }
+}
+
+/// exp, defined for every input: xsimd's double exp converts its argument to int64, which AVX2 cannot
+/// do in registers, and the scalar fallback's conversion of +-inf is undefined behaviour. Below -746
+/// every double exp is 0 and above 710 it is inf, so clamping there changes no result (NaN stays NaN:
+/// the comparisons fail).
+template <class B>
+B exp(const B& v) {
+  if constexpr (std::is_same_v<typename B::value_type, double>) {
+    const B low(-746.0), high(710.0);
+    return xsimd::exp(xsimd::select(v < low, low, xsimd::select(v > high, high, v)));
+  } else {
+    return xsimd::exp(v);
+  }
+}
+
+/// exp for the softmax family's rows, where it is the whole cost: Cephes' expf polynomial (within 2
+/// ulp on float) in Horner form, with 2^n built by the round-to-nearest magic number, and without
+/// xsimd's overflow handling, which inputs <= 0 (x - max) never need. Inputs below -87.3 (including
+/// -inf) give 0. Double goes to exp() above.
+template <class B>
+B exp_nonpositive(const B& x) {
+  using T = typename B::value_type;
+  if constexpr (std::is_same_v<T, float>) {
+    using I = xsimd::batch<std::int32_t, typename B::arch_type>;
+    const B magic(12582912.0f + 127.0f);  // 1.5 * 2^23: adding it rounds to an integer in the low bits
+    const B t = xsimd::fma(x, B(1.44269504088896341f), magic);
+    const B n = t - magic;  // round(x / ln 2) - 127 + 127
+    B r = xsimd::fnma(n, B(0.693359375f), x);
+    r = xsimd::fnma(n, B(-2.12194440e-4f), r);
+    B p(1.9875691500e-4f);
+    p = xsimd::fma(p, r, B(1.3981999507e-3f));
+    p = xsimd::fma(p, r, B(8.3334519073e-3f));
+    p = xsimd::fma(p, r, B(4.1665795894e-2f));
+    p = xsimd::fma(p, r, B(1.6666665459e-1f));
+    p = xsimd::fma(p, r, B(5.0000001201e-1f));
+    p = xsimd::fma(p, r, B(1.0f));
+    p = xsimd::fma(p, r, B(1.0f));
+    const B scale = xsimd::bitwise_cast<B>(xsimd::bitwise_cast<I>(t) << 23);  // 2^n: n + 127 in the exponent
+    return xsimd::select(x < B(-87.3f), B(0.0f), p * scale);
+  } else {
+    return exp(x);
   }
 }
 

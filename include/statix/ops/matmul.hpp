@@ -47,9 +47,10 @@ struct matmul {
     const std::size_t m = n == 0 ? 0 : element_count(out_shape) / n;
     auto make = [&]<class Tile>(Tile) {
       using product = detail::gemm::product<T, Tile>;
-      auto prod = std::make_shared<product>(m, n, k, da.data, k, db.data, n, out, n, true);
+      auto prod = std::make_shared<product>(m, n, k, da.data, k, db.data, n, out, n);
+      auto keep = std::pair{da.keep_alive, db.keep_alive};  // B is packed on the first call
       return plan::row_producer{
-          [prod, keep = da.keep_alive](std::size_t first, std::size_t last) { prod->rows(first, last); }, m,
+          [prod, keep = std::move(keep)](std::size_t first, std::size_t last) { prod->rows(first, last); }, m,
           product::row_block};
     };
     if (detail::gemm::use_narrow<T>(n)) return make(detail::gemm::narrow_tile<T>{});

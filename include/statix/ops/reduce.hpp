@@ -271,31 +271,72 @@ struct softmax_family {
     return std::isinf(m) && m < 0 ? T(0) : m;
   }
 
+  /// One contiguous row: its max, then exp(x - max) (stored for softmax) and their sum, then the output,
+  /// all while the row is in L1. On the widest registers: exp is a polynomial of FMAs, and this loop is
+  /// compute-bound once the row is in cache (measured: 256-bit registers reached 60% of the bandwidth).
   template <class T>
   static void contiguous_row(const T* x, std::size_t n, T* out) {
-    using B = simd::batch<T>;
+    using B = simd::wide_batch<T>;
     constexpr std::size_t L = B::size;
-    auto over_row = [n](auto&& f) {  // f(span, valid lanes)
-      std::size_t j = 0;
-      for (; j + L <= n; j += L) f(simd::full_span{j}, L);
-      if (j < n) f(simd::tail_span{j, n - j}, n - j);
+    constexpr T minus_inf = -std::numeric_limits<T>::infinity();
+    const std::size_t full = n - n % L, rest = n - full;
+    auto load_rest = [&](const T* p, T fill) {  // the last partial register, padded with `fill`
+      alignas(64) T buf[L];
+      std::fill(buf, buf + L, fill);
+      std::copy_n(p + full, rest, buf);
+      return B::load_aligned(buf);
     };
-    B mx(-std::numeric_limits<T>::infinity());
-    over_row([&](auto s, std::size_t) { mx = xsimd::max(mx, simd::load<T, T>(x, s)); });
-    const T shift = shift_of(detail::horizontal(mx, [](T a, T b) { return std::max(a, b); }));
-    B sum(T(0));
-    over_row([&](auto s, std::size_t valid) {
-      const B e = xsimd::exp(simd::load<T, T>(x, s) - B(shift));
-      if constexpr (Kind == softmax_kind::softmax) simd::store<T, T>(out, s, e);
-      sum += detail::keep_first(e, valid, T(0));
-    });
-    const T total = xsimd::hadd(sum);
+    auto store_rest = [&](T* p, const B& v) {
+      alignas(64) T buf[L];
+      v.store_aligned(buf);
+      std::copy_n(buf, rest, p + full);
+    };
+    B mx0(minus_inf), mx1(minus_inf);
+    std::size_t j = 0;
+    for (; j + 2 * L <= full; j += 2 * L) {
+      mx0 = xsimd::max(mx0, B::load_unaligned(x + j));
+      mx1 = xsimd::max(mx1, B::load_unaligned(x + j + L));
+    }
+    if (j < full) mx0 = xsimd::max(mx0, B::load_unaligned(x + j));
+    if (rest) mx1 = xsimd::max(mx1, load_rest(x, minus_inf));
+    const T shift = shift_of(detail::horizontal(xsimd::max(mx0, mx1), [](T a, T b) { return std::max(a, b); }));
+    const B shift_b(shift);
+    // Four registers in flight: exp is a chain of ~15 dependent operations, so fewer leave the FMA
+    // units waiting on latency (measured: 2 in flight ran 25% slower).
+    B sum[4] = {B(T(0)), B(T(0)), B(T(0)), B(T(0))};
+    for (j = 0; j + 4 * L <= full; j += 4 * L) {
+      // The next row (rows are contiguous) is fetched while this loop computes, so that memory and
+      // arithmetic overlap instead of taking turns. A prefetch never faults.
+      for (std::size_t u = 0; u < 4; ++u) {
+        __builtin_prefetch(x + n + j + u * L);
+        if constexpr (Kind != softmax_kind::logsumexp) __builtin_prefetch(out + n + j + u * L, 1);
+      }
+      B e[4];
+      for (std::size_t u = 0; u < 4; ++u) e[u] = simd::exp_nonpositive(B::load_unaligned(x + j + u * L) - shift_b);
+      for (std::size_t u = 0; u < 4; ++u) {
+        if constexpr (Kind == softmax_kind::softmax) e[u].store_unaligned(out + j + u * L);
+        sum[u] += e[u];
+      }
+    }
+    for (; j < full; j += L) {
+      const B e = simd::exp_nonpositive(B::load_unaligned(x + j) - shift_b);
+      if constexpr (Kind == softmax_kind::softmax) e.store_unaligned(out + j);
+      sum[0] += e;
+    }
+    if (rest) {
+      const B e = simd::exp_nonpositive(load_rest(x, minus_inf) - shift_b);  // padding: exp(-inf) = 0
+      if constexpr (Kind == softmax_kind::softmax) store_rest(out, e);
+      sum[1] += e;
+    }
+    const T total = xsimd::hadd((sum[0] + sum[1]) + (sum[2] + sum[3]));
     if constexpr (Kind == softmax_kind::softmax) {
       const B scale(T(1) / total);
-      over_row([&](auto s, std::size_t) { simd::store<T, T>(out, s, simd::load<T, T>(out, s) * scale); });
+      for (j = 0; j < full; j += L) (B::load_unaligned(out + j) * scale).store_unaligned(out + j);
+      if (rest) store_rest(out, load_rest(out, T(0)) * scale);
     } else if constexpr (Kind == softmax_kind::log_softmax) {
       const B offset(shift + std::log(total));
-      over_row([&](auto s, std::size_t) { simd::store<T, T>(out, s, simd::load<T, T>(x, s) - offset); });
+      for (j = 0; j < full; j += L) (B::load_unaligned(x + j) - offset).store_unaligned(out + j);
+      if (rest) store_rest(out, load_rest(x, T(0)) - offset);
     } else {
       *out = shift + std::log(total);
     }
@@ -312,7 +353,7 @@ struct softmax_family {
       const B shift = xsimd::select(mx == B(-std::numeric_limits<T>::infinity()), B(T(0)), mx);
       B sum(T(0));
       for (std::size_t l = 0; l < length; ++l) {
-        const B e = xsimd::exp(simd::load<T, T>(x + l * inner, s) - shift);
+        const B e = simd::exp(simd::load<T, T>(x + l * inner, s) - shift);
         if constexpr (Kind == softmax_kind::softmax) simd::store<T, T>(out + l * inner, s, e);
         sum += e;
       }
