@@ -241,7 +241,18 @@ BOOST_AUTO_TEST_CASE(kernel_sizes_strides_paddings) {
     check_conv<double, 3, 3, 1, 7, 3, 2>(1, hw, hw + 3);
     check_conv<float, 2, 0, 1, 1, 4, 4>(1, hw, hw);  // strided 1x1
   }
-  check_conv<float, 1, 1, 1, 3, 64, 64>(1, 9, 11);  // many channels: a real product
+  check_conv<float, 1, 1, 1, 3, 64, 64>(1, 9, 11);  // many channels: Winograd F(2x2, 3x3)
+}
+
+BOOST_AUTO_TEST_CASE(winograd_edges) {
+  // Stride-1 3x3 with at least 8 channels per group: odd and even output sizes (partial 2x2
+  // tiles), paddings 0..2, groups, float and double.
+  for (std::size_t hw : {3u, 4u, 7u, 10u}) {
+    check_conv<float, 1, 1, 1, 3, 8, 8>(2, hw, hw + 1);
+    check_conv<double, 1, 0, 1, 3, 8, 9>(1, hw + 2, hw + 3);
+    check_conv<float, 1, 2, 2, 3, 16, 16>(1, hw, hw);
+    check_conv<double, 1, 1, 1, 3, 12, 8>(2, hw + 1, hw);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(groups_and_depthwise) {

@@ -150,7 +150,7 @@ B exp_nonpositive(const B& x) {
     const B scale = xsimd::bitwise_cast<B>(xsimd::bitwise_cast<I>(t) << 23);  // 2^n: n + 127 in the exponent
     return xsimd::select(x < B(-87.3f), B(0.0f), p * scale);
   } else {
-    return exp(x);
+    return simd::exp(x);  // qualified: ADL would pick xsimd::exp
   }
 }
 

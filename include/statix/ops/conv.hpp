@@ -56,6 +56,34 @@ void unfold(const T* x, std::size_t channels, std::size_t h, std::size_t w, std:
 template <std::size_t KH, std::size_t KW, std::size_t S, std::size_t P, class T>
 void depthwise_plane(const T* x, std::size_t h, std::size_t w, const T* weights, T* out, std::size_t oh_count,
                      std::size_t ow_count) {
+  if constexpr (S == 1) {
+    // Stride 1: a zero-padded copy of the plane (wide enough for whole registers), then per register
+    // of outputs the KH x KW products accumulated in a register and stored once.
+    using B = simd::wide_batch<T>;
+    constexpr std::size_t L = B::size;
+    const std::size_t pitch = (ow_count + L - 1) / L * L + KW;
+    const std::size_t rows = h + 2 * P;
+    T* padded = scratch<T, 6>(rows * pitch);
+    std::fill_n(padded, rows * pitch, T(0));
+    for (std::size_t i = 0; i < h; ++i) std::copy_n(x + i * w, w, padded + (i + P) * pitch + P);
+    B wv[KH * KW];
+    for (std::size_t k = 0; k < KH * KW; ++k) wv[k] = B(weights[k]);
+    for (std::size_t oh = 0; oh < oh_count; ++oh) {
+      T* o = out + oh * ow_count;
+      for (std::size_t ow = 0; ow < ow_count; ow += L) {
+        B acc(T(0));
+        for (std::size_t kh = 0; kh < KH; ++kh) {
+          const T* row = padded + (oh + kh) * pitch + ow;
+          for (std::size_t kw = 0; kw < KW; ++kw) acc = xsimd::fma(wv[kh * KW + kw], B::load_unaligned(row + kw), acc);
+        }
+        if (ow + L <= ow_count)
+          acc.store_unaligned(o + ow);
+        else
+          simd::store_first(o + ow, acc, ow_count - ow);
+      }
+    }
+    return;
+  }
   std::fill_n(out, oh_count * ow_count, T(0));
   for (std::size_t oh = 0; oh < oh_count; ++oh) {
     T* __restrict o = out + oh * ow_count;  // restrict: lets the loop below vectorize
