@@ -4,7 +4,7 @@
 //   statix_fuse      sx::fuse(...) as a user writes it: ONE pass over p, g and the state
 //   statix_op_by_op  every op evaluated into its own fresh temporary (what an op-by-op library does)
 //   hand_fused       a hand-written loop over raw __restrict pointers, vectorized by g++ (the reference)
-//   eigen            one statement per state tensor on Eigen::ArrayXf (if Eigen was found)
+//   eigen            one statement per state tensor on Eigen arrays (if Eigen was found)
 //   torch            torch::optim::Adam / SGD ::step() on one parameter tensor (if libtorch was found)
 //   pattern          a kernel with the update's own memory access pattern and trivial arithmetic:
 //                    the bandwidth limit (Adam reads p, g, m, v and writes p, m, v: 28 bytes/element;
@@ -108,11 +108,13 @@ void init_sgd(float* p, float* g, float* buf, std::size_t n, bool zero_state = f
     fill(buf, n, 5, -1e-2f, 1e-2f);
 }
 
-/// 64-byte aligned floats (the alignment statix tensors have) for the raw-pointer kernels.
+/// Floats in the same kind of memory statix tensors get (64-byte aligned; large ones on transparent
+/// huge pages), for the raw-pointer kernels and Eigen: the variants differ in code, not in pages.
 class aligned_floats {
  public:
-  explicit aligned_floats(std::size_t n)
-      : n_(n), p_(static_cast<float*>(::operator new (n * sizeof(float), std::align_val_t{64}))) {
+  explicit aligned_floats(std::size_t n) : n_(n) {
+    auto [p, deleter] = sx::detail::allocate_bytes(n * sizeof(float));
+    p_ = std::unique_ptr<float[], sx::detail::aligned_free>(static_cast<float*>(p), deleter);
     std::fill_n(p_.get(), n, 0.f);
   }
   float* data() { return p_.get(); }
@@ -120,12 +122,19 @@ class aligned_floats {
   std::size_t size() const { return n_; }
 
  private:
-  struct deleter {
-    void operator()(float* p) const { ::operator delete (p, std::align_val_t{64}); }
-  };
   std::size_t n_;
-  std::unique_ptr<float, deleter> p_;
+  std::unique_ptr<float[], sx::detail::aligned_free> p_;
 };
+
+#if defined(STATIX_HAVE_EIGEN)
+using eigen_array = Eigen::Map<Eigen::ArrayXf, Eigen::Aligned64>;
+/// An Eigen array over aligned_floats.
+struct eigen_floats {
+  aligned_floats storage;
+  eigen_array array;
+  explicit eigen_floats(std::size_t n) : storage(n), array(storage.data(), static_cast<Eigen::Index>(n)) {}
+};
+#endif
 
 // ---------------------------------------------------------------------------------------------------
 // Adam, the implementations. Each is a separate noinline function so its loop can be found in
@@ -189,7 +198,7 @@ class aligned_floats {
 }
 
 #if defined(STATIX_HAVE_EIGEN)
-[[gnu::noinline]] void adam_eigen(Eigen::ArrayXf& p, const Eigen::ArrayXf& g, Eigen::ArrayXf& m, Eigen::ArrayXf& v,
+[[gnu::noinline]] void adam_eigen(eigen_array& p, const eigen_array& g, eigen_array& m, eigen_array& v,
                                   const adam_hparams& h) {
   const float lr = h.lr, b1 = h.beta1, b2 = h.beta2, eps = h.eps, bc1 = h.bc1, bc2 = h.bc2;
   m = b1 * m + (1 - b1) * g;
@@ -238,8 +247,7 @@ class aligned_floats {
 }
 
 #if defined(STATIX_HAVE_EIGEN)
-[[gnu::noinline]] void sgd_eigen(Eigen::ArrayXf& p, const Eigen::ArrayXf& g, Eigen::ArrayXf& buf,
-                                 const sgd_hparams& h) {
+[[gnu::noinline]] void sgd_eigen(eigen_array& p, const eigen_array& g, eigen_array& buf, const sgd_hparams& h) {
   buf = h.momentum * buf + g;
   p -= h.lr * buf;
 }
@@ -326,11 +334,10 @@ void bm_adam_pattern(benchmark::State& state) {
 #if defined(STATIX_HAVE_EIGEN)
 void bm_adam_eigen(benchmark::State& state) {
   const std::size_t n = size_of(state);
-  const auto size = static_cast<Eigen::Index>(n);
-  Eigen::ArrayXf p(size), g(size), m(size), v(size);
-  init_adam(p.data(), g.data(), m.data(), v.data(), n);
+  eigen_floats p(n), g(n), m(n), v(n);
+  init_adam(p.array.data(), g.array.data(), m.array.data(), v.array.data(), n);
   const auto h = adam_hparams::at_step(10);
-  time_steps(state, kAdamBytes, p.data(), [&] { adam_eigen(p, g, m, v, h); });
+  time_steps(state, kAdamBytes, p.array.data(), [&] { adam_eigen(p.array, g.array, m.array, v.array, h); });
 }
 #endif
 
@@ -381,11 +388,10 @@ void bm_sgd_pattern(benchmark::State& state) {
 #if defined(STATIX_HAVE_EIGEN)
 void bm_sgd_eigen(benchmark::State& state) {
   const std::size_t n = size_of(state);
-  const auto size = static_cast<Eigen::Index>(n);
-  Eigen::ArrayXf p(size), g(size), buf(size);
-  init_sgd(p.data(), g.data(), buf.data(), n);
+  eigen_floats p(n), g(n), buf(n);
+  init_sgd(p.array.data(), g.array.data(), buf.array.data(), n);
   const sgd_hparams h;
-  time_steps(state, kSgdBytes, p.data(), [&] { sgd_eigen(p, g, buf, h); });
+  time_steps(state, kSgdBytes, p.array.data(), [&] { sgd_eigen(p.array, g.array, buf.array, h); });
 }
 #endif
 
@@ -486,12 +492,11 @@ bool check_results() {
   }
 #if defined(STATIX_HAVE_EIGEN)
   {
-    const auto size = static_cast<Eigen::Index>(n);
-    Eigen::ArrayXf p2(size), g2(size), m2(size), v2(size);
-    init_adam(p2.data(), g2.data(), m2.data(), v2.data(), n, true);
-    adam_eigen(p2, g2, m2, v2, h);
-    report("adam/eigen", max_abs_diff(p2.data(), p.data(), n), max_abs_diff(m2.data(), m.data(), n),
-           max_abs_diff(v2.data(), v.data(), n));
+    eigen_floats p2(n), g2(n), m2(n), v2(n);
+    init_adam(p2.array.data(), g2.array.data(), m2.array.data(), v2.array.data(), n, true);
+    adam_eigen(p2.array, g2.array, m2.array, v2.array, h);
+    report("adam/eigen", max_abs_diff(p2.array.data(), p.data(), n), max_abs_diff(m2.array.data(), m.data(), n),
+           max_abs_diff(v2.array.data(), v.data(), n));
   }
 #endif
 #if defined(STATIX_HAVE_TORCH)
@@ -525,11 +530,10 @@ bool check_results() {
   }
 #if defined(STATIX_HAVE_EIGEN)
   {
-    const auto size = static_cast<Eigen::Index>(n);
-    Eigen::ArrayXf q2(size), g2(size), b2(size);
-    init_sgd(q2.data(), g2.data(), b2.data(), n, true);
-    sgd_eigen(q2, g2, b2, hs);
-    report("sgd/eigen", max_abs_diff(q2.data(), q.data(), n), max_abs_diff(b2.data(), b.data(), n), 0);
+    eigen_floats q2(n), g2(n), b2(n);
+    init_sgd(q2.array.data(), g2.array.data(), b2.array.data(), n, true);
+    sgd_eigen(q2.array, g2.array, b2.array, hs);
+    report("sgd/eigen", max_abs_diff(q2.array.data(), q.data(), n), max_abs_diff(b2.array.data(), b.data(), n), 0);
   }
 #endif
 #if defined(STATIX_HAVE_TORCH)

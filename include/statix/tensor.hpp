@@ -52,9 +52,9 @@ void nested_copy(const L& list, const shape_t<R>& s, std::size_t depth, T*& out)
 template <class T>
 std::unique_ptr<T[], aligned_free> allocate_zeroed(std::size_t n) {
   if (n == 0) return nullptr;
-  void* p = ::operator new (n * sizeof(T), std::align_val_t{64});
+  auto [p, deleter] = allocate_bytes(n * sizeof(T));
   std::uninitialized_value_construct_n(static_cast<T*>(p), n);
-  return std::unique_ptr<T[], aligned_free>(static_cast<T*>(p));
+  return std::unique_ptr<T[], aligned_free>(static_cast<T*>(p), deleter);
 }
 
 /// The static extents with the dynamic ones filled in from `dyn_values`, in order.

@@ -14,7 +14,12 @@
 #include <span>
 #include <type_traits>
 #include <typeinfo>
+#include <utility>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace statix {
 
@@ -45,15 +50,33 @@ class signature {
 namespace detail {
 
 struct aligned_free {
-  void operator()(void* p) const { ::operator delete (p, std::align_val_t{64}); }
+  std::size_t alignment = 64;
+  void operator()(void* p) const { ::operator delete (p, std::align_val_t{alignment}); }
 };
 
-/// Uninitialized, 64-byte aligned storage for `n` values of T that shares ownership.
+/// From this size on, storage is aligned to 2 MiB and offered to the kernel for transparent huge
+/// pages (Linux, where THP is usually "madvise" only). With 4 KiB pages, a row of 1024 floats is a
+/// page: every row started with a TLB miss and a cold hardware prefetcher (measured on softmax rows of
+/// (4096 x 1024): 75% -> 85% of the triad bandwidth; PyTorch's CPU allocator does the same).
+inline constexpr std::size_t huge_page_bytes = std::size_t{2} << 20;
+inline constexpr std::size_t huge_page_threshold = std::size_t{4} << 20;
+
+/// Uninitialized storage of `bytes`, and the deleter that frees it.
+inline std::pair<void*, aligned_free> allocate_bytes(std::size_t bytes) {
+  const std::size_t alignment = bytes >= huge_page_threshold ? huge_page_bytes : 64;
+  void* p = ::operator new (std::max<std::size_t>(bytes, 1), std::align_val_t{alignment});
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (alignment == huge_page_bytes) ::madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure changes nothing
+#endif
+  return {p, aligned_free{alignment}};
+}
+
+/// Uninitialized, aligned storage for `n` values of T that shares ownership.
 template <class T>
 std::shared_ptr<T[]> shared_buffer(std::size_t n) {
   static_assert(std::is_trivially_default_constructible_v<T>);
-  void* p = ::operator new (std::max<std::size_t>(n, 1) * sizeof(T), std::align_val_t{64});
-  return std::shared_ptr<T[]>(static_cast<T*>(p), aligned_free{});
+  auto [p, deleter] = allocate_bytes(n * sizeof(T));
+  return std::shared_ptr<T[]>(static_cast<T*>(p), deleter);
 }
 
 /// A per-thread work buffer that only grows: packing panels must not pay the allocator (and the page
@@ -63,7 +86,8 @@ T* scratch(std::size_t n) {
   thread_local std::unique_ptr<T[], aligned_free> buffer;
   thread_local std::size_t capacity = 0;
   if (n > capacity) {
-    buffer.reset(static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64})));
+    auto [p, deleter] = allocate_bytes(n * sizeof(T));
+    buffer = std::unique_ptr<T[], aligned_free>(static_cast<T*>(p), deleter);
     capacity = n;
   }
   return buffer.get();

@@ -291,24 +291,28 @@ struct softmax_family {
       v.store_aligned(buf);
       std::copy_n(buf, rest, p + full);
     };
-    B mx0(minus_inf), mx1(minus_inf);
+    // Four chains: one max per register would wait on the previous one's latency.
+    B mx[4] = {B(minus_inf), B(minus_inf), B(minus_inf), B(minus_inf)};
     std::size_t j = 0;
-    for (; j + 2 * L <= full; j += 2 * L) {
-      mx0 = xsimd::max(mx0, B::load_unaligned(x + j));
-      mx1 = xsimd::max(mx1, B::load_unaligned(x + j + L));
-    }
-    if (j < full) mx0 = xsimd::max(mx0, B::load_unaligned(x + j));
-    if (rest) mx1 = xsimd::max(mx1, load_rest(x, minus_inf));
-    const T shift = shift_of(detail::horizontal(xsimd::max(mx0, mx1), [](T a, T b) { return std::max(a, b); }));
+    for (; j + 4 * L <= full; j += 4 * L)
+      for (std::size_t u = 0; u < 4; ++u) mx[u] = xsimd::max(mx[u], B::load_unaligned(x + j + u * L));
+    for (; j < full; j += L) mx[0] = xsimd::max(mx[0], B::load_unaligned(x + j));
+    if (rest) mx[1] = xsimd::max(mx[1], load_rest(x, minus_inf));
+    const B all = xsimd::max(xsimd::max(mx[0], mx[1]), xsimd::max(mx[2], mx[3]));
+    const T shift = shift_of(detail::horizontal(all, [](T a, T b) { return std::max(a, b); }));
     const B shift_b(shift);
     // Four registers in flight: exp is a chain of ~15 dependent operations, so fewer leave the FMA
     // units waiting on latency (measured: 2 in flight ran 25% slower).
     B sum[4] = {B(T(0)), B(T(0)), B(T(0)), B(T(0))};
     for (j = 0; j + 4 * L <= full; j += 4 * L) {
       // The next row (rows are contiguous) is fetched while this loop computes, so that memory and
-      // arithmetic overlap instead of taking turns. A prefetch never faults. (Prefetching the next
-      // output row as well, or into L2 only, measured slower.)
-      for (std::size_t u = 0; u < 4; ++u) __builtin_prefetch(x + n + j + u * L);
+      // arithmetic overlap instead of taking turns. A prefetch never faults. The next output row too
+      // for log_softmax, whose last pass writes it; softmax writes it in this loop, where prefetching
+      // it measured slower (and so did prefetching into L2 only).
+      for (std::size_t u = 0; u < 4; ++u) {
+        __builtin_prefetch(x + n + j + u * L);
+        if constexpr (Kind == softmax_kind::log_softmax) __builtin_prefetch(out + n + j + u * L, 1);
+      }
       B e[4];
       for (std::size_t u = 0; u < 4; ++u) e[u] = simd::exp_nonpositive(B::load_unaligned(x + j + u * L) - shift_b);
       for (std::size_t u = 0; u < 4; ++u) {
