@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "../diagnostics.hpp"
@@ -23,6 +24,14 @@ constexpr std::size_t window_out(std::size_t n, std::size_t k, std::size_t s, st
   return n == dyn ? dyn : (n + 2 * p - k) / s + 1;
 }
 
+/// The output columns ow whose input column ow*S + kw - P lies inside [0, w): [first, last).
+template <std::size_t S, std::size_t P>
+constexpr std::pair<std::size_t, std::size_t> columns_inside(std::size_t kw, std::size_t w, std::size_t ow_count) {
+  const std::size_t first = kw >= P ? 0 : (P - kw + S - 1) / S;
+  const std::size_t last = w + P <= kw ? 0 : std::min(ow_count, (w + P - kw - 1) / S + 1);
+  return {first, last};
+}
+
 /// col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*S + kh - P][ow*S + kw - P] (0 outside x).
 template <std::size_t KH, std::size_t KW, std::size_t S, std::size_t P, class T>
 void unfold(const T* x, std::size_t channels, std::size_t h, std::size_t w, std::size_t oh_count, std::size_t ow_count,
@@ -31,9 +40,7 @@ void unfold(const T* x, std::size_t channels, std::size_t h, std::size_t w, std:
     for (std::size_t kh = 0; kh < KH; ++kh)
       for (std::size_t kw = 0; kw < KW; ++kw) {
         T* out = col + ((c * KH + kh) * KW + kw) * oh_count * ow_count;
-        // Columns ow whose input column ow*S + kw - P lies inside [0, w).
-        const std::size_t ow_first = kw >= P ? 0 : (P - kw + S - 1) / S;
-        const std::size_t ow_last = w + P <= kw ? 0 : std::min(ow_count, (w + P - kw - 1) / S + 1);
+        const auto [ow_first, ow_last] = columns_inside<S, P>(kw, w, ow_count);
         for (std::size_t oh = 0; oh < oh_count; ++oh, out += ow_count) {
           const std::size_t ih = oh * S + kh;  // + P offset: ih - P is the input row
           if (ih < P || ih - P >= h || ow_first >= ow_last) {
@@ -93,8 +100,7 @@ void depthwise_plane(const T* x, std::size_t h, std::size_t w, const T* weights,
       const T* __restrict row = x + (ih - P) * w;
       for (std::size_t kw = 0; kw < KW; ++kw) {
         const T wv = weights[kh * KW + kw];
-        const std::size_t ow_first = kw >= P ? 0 : (P - kw + S - 1) / S;
-        const std::size_t ow_last = w + P <= kw ? 0 : std::min(ow_count, (w + P - kw - 1) / S + 1);
+        const auto [ow_first, ow_last] = columns_inside<S, P>(kw, w, ow_count);
         for (std::size_t ow = ow_first; ow < ow_last; ++ow) o[ow] += wv * row[ow * S + kw - P];
       }
     }
@@ -210,15 +216,14 @@ struct winograd_3x3 {
       }
   }
 
-  /// One group of one image: x (channels, h, w) -> out (outputs, oh, ow), weights w (outputs, channels, 3, 3).
-  static void run(const T* x, const T* w, std::size_t channels, std::size_t outputs, std::size_t h, std::size_t wd,
+  /// One group of one image: x (channels, h, w) -> out (outputs, oh, ow), with the group's weights
+  /// already transformed into u (transform_weights: once per call, not once per image).
+  static void run(const T* x, const T* u, std::size_t channels, std::size_t outputs, std::size_t h, std::size_t wd,
                   std::size_t pad, std::size_t oh, std::size_t ow, T* out) {
     const std::size_t tiles_y = (oh + 1) / 2, tiles_x = (ow + 1) / 2, tiles = tiles_y * tiles_x;
-    T* u = scratch<T, 2>(16 * outputs * channels);
     T* v = scratch<T, 3>(16 * channels * tiles);
     T* m = scratch<T, 4>(16 * outputs * tiles);
     T* padded = scratch<T, 5>((2 * tiles_y + 2) * (2 * tiles_x + 2));
-    transform_weights(w, outputs, channels, u);
     transform_input(x, channels, h, wd, pad, tiles_y, tiles_x, padded, v);
     for (std::size_t k = 0; k < 16; ++k)
       gemm::multiply<T>(outputs, tiles, channels, u + k * outputs * channels, v + k * channels * tiles,
@@ -260,19 +265,22 @@ struct conv2d {
     const std::size_t oh = out_shape[2], ow = out_shape[3], plane = oh * ow;
     const std::size_t depth = cg * KH * KW;  // the product's inner extent
     constexpr bool pointwise = KH == 1 && KW == 1 && Stride == 1 && Pad == 0;
-    T* col = pointwise || cg == 1 ? nullptr : detail::scratch<T, 2>(depth * plane);
+    const bool winograd =
+        KH == 3 && KW == 3 && Stride == 1 && cg >= winograd_min_channels && og >= winograd_min_channels;
+    const bool unfolds = !winograd && !pointwise && cg != 1;
+    T* col = unfolds ? detail::scratch<T, 2>(depth * plane) : nullptr;
+    T* transformed = winograd ? detail::scratch<T, 2>(Groups * 16 * og * cg) : nullptr;
+    if (winograd)
+      for (std::size_t g = 0; g < Groups; ++g)
+        detail::winograd_3x3<T>::transform_weights(w.data + g * og * depth, og, cg, transformed + g * 16 * og * cg);
     for (std::size_t n = 0; n < batch; ++n)
       for (std::size_t g = 0; g < Groups; ++g) {
         const T* xg = x.data + (n * channels + g * cg) * h * wd;
         const T* wg = w.data + g * og * depth;
         T* og_out = out + (n * out_shape[1] + g * og) * plane;
-        if constexpr (KH == 3 && KW == 3 && Stride == 1) {
-          if (cg >= winograd_min_channels && og >= winograd_min_channels) {
-            detail::winograd_3x3<T>::run(xg, wg, cg, og, h, wd, Pad, oh, ow, og_out);
-            continue;
-          }
-        }
-        if (cg == 1 && !pointwise) {  // depthwise: one input plane per group
+        if (winograd) {
+          detail::winograd_3x3<T>::run(xg, transformed + g * 16 * og * cg, cg, og, h, wd, Pad, oh, ow, og_out);
+        } else if (cg == 1 && !pointwise) {  // depthwise: one input plane per group
           for (std::size_t o = 0; o < og; ++o)
             detail::depthwise_plane<KH, KW, Stride, Pad>(xg, h, wd, wg + o * depth, og_out + o * plane, oh, ow);
         } else if constexpr (pointwise) {

@@ -286,11 +286,7 @@ struct softmax_family {
       std::copy_n(p + full, rest, buf);
       return B::load_aligned(buf);
     };
-    auto store_rest = [&](T* p, const B& v) {
-      alignas(64) T buf[L];
-      v.store_aligned(buf);
-      std::copy_n(buf, rest, p + full);
-    };
+    auto store_rest = [&](T* p, const B& v) { simd::store_first(p + full, v, rest); };
     // Four chains: one max per register would wait on the previous one's latency.
     B mx[4] = {B(minus_inf), B(minus_inf), B(minus_inf), B(minus_inf)};
     std::size_t j = 0;
