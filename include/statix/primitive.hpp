@@ -36,9 +36,12 @@ auto dense(const Node& node, plan& p) {
   constexpr std::size_t R = Node::rank;
   if constexpr (is_leaf<Node>) {
     return dense_operand<T, R>{node.data, node.shape(), node.keep_alive};
+  } else if constexpr (is_leaf<decltype(node.template lower<false>(p))>) {  // a primitive: its value, kept
+    auto leaf = node.template lower<false>(p);
+    return dense_operand<T, R>{leaf.data, leaf.shape(), std::move(leaf.keep_alive)};
   } else {
     auto buffer = shared_buffer<T>(element_count(node.shape()));
-    plan child = p.nested();
+    plan child = p.nested_for_buffer();
     execute_in(child, statement<T, dyn_extents<R>, assign_kind::set, Node>{buffer.get(), node.shape(), node});
     return dense_operand<T, R>{buffer.get(), node.shape(), std::move(buffer)};
   }
@@ -94,7 +97,8 @@ struct primitive_expr {
       return;
     }
     compute(dst, p);
-    p.remember(*this, std::shared_ptr<const void>(std::shared_ptr<void>(), dst));
+    p.remember(*this, std::shared_ptr<const void>(std::shared_ptr<void>(), dst),
+               p.temporary_destination() ? plan::seen_by::this_tree : plan::seen_by::all);
   }
 
   void identify(signature& s) const {
@@ -122,7 +126,7 @@ struct primitive_expr {
         plan operands = p.nested();
         p.set_producer(args.apply([&](const auto&... a) { return Prim::row_producer(dst, extent, operands, a...); }));
         std::shared_ptr<const void> value(std::shared_ptr<void>(), dst);
-        p.remember(*this, value, /*local=*/true);
+        p.remember(*this, value, plan::seen_by::this_plan);
         return value;
       }
     }

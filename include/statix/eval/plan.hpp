@@ -122,8 +122,17 @@ class plan {
     plan child;
     child.parent_ = this;
     child.epilogue_allowed_ = epilogue_allowed_;
+    child.temporary_destination_ = temporary_destination_;
     return child;
   }
+  /// A nested plan whose statements write a buffer that dies before this plan does: values computed
+  /// straight into it are remembered by that plan only.
+  plan nested_for_buffer() {
+    plan child = nested();
+    child.temporary_destination_ = true;
+    return child;
+  }
+  bool temporary_destination() const { return temporary_destination_; }
   plan(plan&&) = default;
 
   /// The value of a node identical to `node` computed earlier in this plan (or an enclosing one), or null.
@@ -133,18 +142,21 @@ class plan {
     node.identify(sig);
     for (const plan* p = this; p != nullptr; p = p->parent_)
       for (const entry& e : p->entries_)
-        if (*e.type == typeid(Node) && e.sig == sig) return e.value;
+        if (*e.type == typeid(Node) && e.sig == sig && (p == this || e.seen != seen_by::this_plan)) return e.value;
     return nullptr;
   }
-  /// Records the value of `node`: a buffer it owns, or memory that outlives the plan. `local` values
-  /// (an epilogue's destination, which its loop overwrites) are seen by this plan only.
+  /// Who sees a remembered value: the whole tree of plans (a buffer the root plan owns, or memory that
+  /// outlives it); this plan and the plans nested in it (memory that dies with this plan); this plan
+  /// only (an epilogue's destination: filled block by block while this plan's loop runs, so an operand
+  /// evaluated before the loop, in a nested plan, must not read it).
+  enum class seen_by { all, this_tree, this_plan };
   template <class Node>
-  void remember(const Node& node, std::shared_ptr<const void> value, bool local = false) {
+  void remember(const Node& node, std::shared_ptr<const void> value, seen_by seen = seen_by::all) {
     signature sig;
     node.identify(sig);
     plan* home = this;
-    while (!local && home->parent_ != nullptr) home = home->parent_;
-    home->entries_.push_back({&typeid(Node), std::move(sig), std::move(value)});
+    while (seen == seen_by::all && home->parent_ != nullptr) home = home->parent_;
+    home->entries_.push_back({&typeid(Node), std::move(sig), std::move(value), seen});
   }
 
   /// Epilogue fusion. The loop sets a target (its destination, when the statement's expression reads no
@@ -181,6 +193,7 @@ class plan {
     const std::type_info* type;
     signature sig;
     std::shared_ptr<const void> value;
+    seen_by seen;
   };
   plan* parent_ = nullptr;
   std::vector<entry> entries_;
@@ -189,6 +202,7 @@ class plan {
   std::size_t target_rank_ = 0;
   row_producer producer_;
   bool epilogue_allowed_ = true;
+  bool temporary_destination_ = false;
 };
 
 }  // namespace statix
