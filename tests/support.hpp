@@ -66,4 +66,25 @@ void check_close(const T* got, const std::vector<double>& ref, double rtol, cons
   }
 }
 
+/// A tensor of uniform random values in [lo, hi).
+template <class T, std::size_t... E, class... D>
+sx::tensor<T, E...> random_tensor(unsigned seed, double lo, double hi, D... dyn_extents) {
+  sx::tensor<T, E...> t(dyn_extents...);
+  fill_uniform(t, lo, hi, seed);
+  return t;
+}
+
+/// The sum of e weighted by fixed values c, so that the adjoint reaching e differs per element.
+template <class C>
+auto weighted(const auto& e, const C& c) {
+  return sx::sum(e * c);
+}
+
+/// sx::gradcheck of f at xs passes (central differences in double).
+template <class F, class... X>
+void expect_gradcheck(const std::string& what, F&& f, const X&... xs) {
+  const sx::gradcheck_result r = sx::gradcheck(f, xs...);
+  BOOST_TEST(r.passed, what << ": " << r);
+}
+
 }  // namespace statix_test

@@ -2,6 +2,8 @@
 // planner: values computed once (operation counter), aliasing, epilogue fusion, shape errors.
 #include "support.hpp"
 
+#include <statix/ops/conv_backward.hpp>
+
 using namespace statix_test;
 
 namespace {
@@ -366,6 +368,212 @@ BOOST_AUTO_TEST_CASE(softmax_of_a_product_and_mlp_forward) {
     for (std::size_t j = 0; j < 10; ++j) s += std::exp(logits(i, j) - m);
     for (std::size_t j = 0; j < 10; ++j)
       BOOST_TEST_REQUIRE(std::abs(probs(i, j) - std::exp(logits(i, j) - m) / s) <= 1e-6);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// The exact adjoints of conv2d in double: for every output element and kernel tap inside the input,
+/// dx += g * w and dw += g * x.
+struct conv_gradients {
+  std::vector<double> dx, dw;
+};
+
+template <class T>
+conv_gradients reference_conv_gradients(const std::vector<T>& x, const std::vector<T>& w, const std::vector<T>& g,
+                                        std::size_t n, std::size_t c, std::size_t h, std::size_t wd, std::size_t o,
+                                        std::size_t kh, std::size_t kw, std::size_t stride, std::size_t pad,
+                                        std::size_t groups) {
+  const std::size_t cg = c / groups, og = o / groups;
+  const std::size_t oh = (h + 2 * pad - kh) / stride + 1, ow = (wd + 2 * pad - kw) / stride + 1;
+  conv_gradients r{std::vector<double>(x.size()), std::vector<double>(w.size())};
+  for (std::size_t b = 0; b < n; ++b)
+    for (std::size_t oc = 0; oc < o; ++oc)
+      for (std::size_t i = 0; i < oh; ++i)
+        for (std::size_t j = 0; j < ow; ++j) {
+          const double gv = g[((b * o + oc) * oh + i) * ow + j];
+          for (std::size_t ci = 0; ci < cg; ++ci)
+            for (std::size_t p = 0; p < kh; ++p)
+              for (std::size_t q = 0; q < kw; ++q) {
+                const long ih = long(i * stride + p) - long(pad), iw = long(j * stride + q) - long(pad);
+                if (ih < 0 || iw < 0 || ih >= long(h) || iw >= long(wd)) continue;
+                const std::size_t xi = ((b * c + oc / og * cg + ci) * h + std::size_t(ih)) * wd + std::size_t(iw);
+                const std::size_t wi = ((oc * cg + ci) * kh + p) * kw + q;
+                r.dx[xi] += gv * double(w[wi]);
+                r.dw[wi] += gv * double(x[xi]);
+              }
+        }
+  return r;
+}
+
+/// Relative 1e-5 (float) or 1e-12 (double) of the reference (absolute below 1), or 16 ulps of T times
+/// the square root of the number of terms summed, if larger (Winograd's transforms add to the rounding
+/// of long float sums: 64 channels of 3x3 in float reach 1.03e-5).
+template <class T>
+void check_gradient(const std::vector<T>& got, const std::vector<double>& ref, std::size_t terms,
+                    const std::string& what) {
+  const double rtol = std::max(std::is_same_v<T, float> ? 1e-5 : 1e-12, tolerance<T>(16) * std::sqrt(double(terms)));
+  check_close(got.data(), ref, rtol, what);
+}
+
+template <class T, std::size_t KH, std::size_t KW, std::size_t S, std::size_t P, std::size_t G>
+void check_conv_backward(std::size_t n, std::size_t c, std::size_t o, std::size_t h, std::size_t wd) {
+  const std::size_t oh = (h + 2 * P - KH) / S + 1, ow = (wd + 2 * P - KW) / S + 1;
+  std::vector<T> x(n * c * h * wd), w(o * (c / G) * KH * KW), g(n * o * oh * ow);
+  const unsigned seed = unsigned(n * 1000 + c * 100 + o * 10 + h + wd);
+  fill_uniform(x.data(), x.size(), -1, 1, seed);
+  fill_uniform(w.data(), w.size(), -1, 1, seed + 1);
+  fill_uniform(g.data(), g.size(), -1, 1, seed + 2);
+  const auto ref = reference_conv_gradients(x, w, g, n, c, h, wd, o, KH, KW, S, P, G);
+  const std::string what = std::string(std::is_same_v<T, float> ? "float" : "double") + " conv2d<" + std::to_string(S) +
+                           ", " + std::to_string(P) + ", " + std::to_string(G) + "> " + std::to_string(KH) + "x" +
+                           std::to_string(KW) + " n=" + std::to_string(n) + " c=" + std::to_string(c) +
+                           " o=" + std::to_string(o) + " " + std::to_string(h) + "x" + std::to_string(wd);
+  // NaN-filled results: every element must be overwritten, none accumulated onto.
+  std::vector<T> dx(x.size(), std::numeric_limits<T>::quiet_NaN()), dw(w.size(), std::numeric_limits<T>::quiet_NaN());
+  for (int twice = 0; twice < 2; ++twice) {  // the second call reuses grown scratch buffers
+    sx::detail::conv2d_input_grad<KH, KW, S, P, G>(g.data(), w.data(), dx.data(), n, c, h, wd, o, oh, ow);
+    check_gradient(dx, ref.dx, o / G * KH * KW, what + " input gradient");
+    sx::detail::conv2d_weight_grad<KH, KW, S, P, G>(x.data(), g.data(), dw.data(), n, c, h, wd, o, oh, ow);
+    check_gradient(dw, ref.dw, n * oh * ow, what + " weight gradient");
+  }
+}
+
+/// Pooling's gradient against loops over every window: max to the first maximum (strictly greater
+/// than every earlier element of the window, from -inf), average g / K^2 to every element.
+template <std::size_t K, std::size_t S, bool Max, class T>
+void check_pool_backward(std::size_t planes, std::size_t h, std::size_t w, bool ties = false) {
+  const std::size_t oh = (h - K) / S + 1, ow = (w - K) / S + 1;
+  std::vector<T> x(planes * h * w), g(planes * oh * ow);
+  fill_uniform(x.data(), x.size(), -1, 1, unsigned(planes + h * 7 + w));
+  fill_uniform(g.data(), g.size(), -1, 1, unsigned(planes + h + w * 7));
+  if (ties)  // three values: many windows hold their maximum twice or more
+    for (T& v : x) v = std::round(v);
+  std::vector<double> ref(x.size());
+  for (std::size_t p = 0; p < planes; ++p)
+    for (std::size_t i = 0; i < oh; ++i)
+      for (std::size_t j = 0; j < ow; ++j) {
+        const double gv = g[(p * oh + i) * ow + j];
+        double best = -std::numeric_limits<double>::infinity();
+        std::size_t at = 0;
+        for (std::size_t a = 0; a < K; ++a)
+          for (std::size_t b = 0; b < K; ++b) {
+            const std::size_t xi = (p * h + i * S + a) * w + j * S + b;
+            if (Max && x[xi] > best) {
+              best = x[xi];
+              at = xi;
+            }
+            if (!Max) ref[xi] += gv / double(K * K);
+          }
+        if (Max) ref[at] += gv;
+      }
+  std::vector<T> dx(x.size(), std::numeric_limits<T>::quiet_NaN());
+  sx::detail::pool2d_grad<K, S, Max>(x.data(), g.data(), dx.data(), planes, h, w, oh, ow);
+  check_close(dx.data(), ref, tolerance<T>(8),
+              std::string(Max ? "max" : "avg") + "_pool2d<" + std::to_string(K) + ", " + std::to_string(S) +
+                  "> gradient " + std::to_string(h) + "x" + std::to_string(w) + (ties ? " (ties)" : ""));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(conv_backward)
+
+BOOST_AUTO_TEST_CASE(pointwise_and_strided_1x1) {
+  for (std::size_t hw : {5u, 8u}) {
+    check_conv_backward<float, 1, 1, 1, 0, 1>(3, 3, 8, hw, hw + 1);  // one product, no folding
+    check_conv_backward<float, 1, 1, 1, 0, 1>(1, 17, 1, hw, hw);
+    check_conv_backward<double, 1, 1, 1, 0, 2>(3, 8, 6, hw, hw + 2);
+    check_conv_backward<float, 1, 1, 2, 0, 1>(3, 3, 8, hw + 1, hw);  // floor drops the last row
+    check_conv_backward<double, 1, 1, 3, 1, 1>(1, 8, 3, hw, hw);
+    check_conv_backward<float, 1, 1, 1, 2, 1>(1, 3, 3, hw, hw);  // padding wider than the kernel
+  }
+}
+
+BOOST_AUTO_TEST_CASE(kernel_sizes_strides_paddings) {
+  for (std::size_t hw : {7u, 10u}) {
+    check_conv_backward<float, 3, 3, 1, 1, 1>(3, 3, 8, hw, hw + 1);
+    check_conv_backward<double, 3, 3, 1, 0, 1>(1, 1, 3, hw, hw);  // one input channel
+    check_conv_backward<float, 3, 3, 2, 1, 1>(3, 3, 5, hw, hw + 2);
+    check_conv_backward<double, 3, 3, 3, 2, 1>(1, 8, 3, hw + 1, hw);
+    check_conv_backward<float, 3, 3, 2, 0, 1>(1, 17, 3, hw, hw + 1);
+    check_conv_backward<float, 5, 5, 1, 2, 1>(3, 3, 4, hw, hw);
+    check_conv_backward<double, 5, 5, 2, 1, 1>(1, 8, 3, hw + 2, hw + 1);
+    check_conv_backward<float, 5, 5, 3, 0, 1>(1, 3, 8, hw + 3, hw + 4);
+    check_conv_backward<double, 5, 5, 1, 0, 1>(3, 3, 1, hw, hw + 3);
+    check_conv_backward<float, 3, 5, 1, 2, 1>(1, 3, 4, hw, hw);  // rectangular kernels
+    check_conv_backward<double, 1, 3, 2, 1, 1>(3, 2, 3, hw, hw + 1);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(stride_1_3x3_and_winograd) {
+  // Stride-1 3x3, paddings 0..2, odd and even sizes: by unfolding (few channels or small planes)...
+  for (std::size_t hw : {4u, 7u, 10u}) {
+    check_conv_backward<float, 3, 3, 1, 1, 1>(3, 8, 17, hw, hw + 1);
+    check_conv_backward<double, 3, 3, 1, 0, 1>(1, 17, 8, hw + 1, hw);
+    check_conv_backward<float, 3, 3, 1, 2, 1>(1, 8, 8, hw, hw);
+    check_conv_backward<double, 3, 3, 1, 1, 2>(3, 16, 16, hw, hw + 3);
+  }
+  // ... and by Winograd F(2x2, 3x3): 64 channels and 64 tiles or more (both gradients), 36 to 63
+  // tiles (the weight gradient only), 128 channels and 16 tiles (the input gradient only).
+  check_conv_backward<float, 3, 3, 1, 1, 1>(2, 64, 64, 16, 17);
+  check_conv_backward<double, 3, 3, 1, 0, 1>(1, 64, 65, 15, 16);
+  check_conv_backward<float, 3, 3, 1, 2, 2>(1, 128, 130, 14, 13);
+  check_conv_backward<float, 3, 3, 1, 1, 1>(1, 128, 128, 7, 8);
+  check_conv_backward<double, 3, 3, 1, 1, 1>(1, 65, 64, 17, 16);
+}
+
+BOOST_AUTO_TEST_CASE(groups_and_depthwise) {
+  for (std::size_t hw : {5u, 12u, 17u}) {
+    check_conv_backward<float, 3, 3, 1, 1, 2>(3, 6, 4, hw, hw);
+    check_conv_backward<double, 5, 5, 2, 2, 2>(1, 4, 6, hw, hw + 1);
+    check_conv_backward<float, 3, 3, 1, 1, 8>(3, 8, 8, hw, hw + 1);   // depthwise
+    check_conv_backward<float, 3, 3, 1, 1, 17>(1, 17, 17, hw, hw);    // depthwise, 17 channels
+    check_conv_backward<double, 3, 3, 1, 0, 3>(3, 3, 6, hw, hw + 2);  // two outputs per channel
+    check_conv_backward<double, 5, 5, 2, 2, 4>(1, 4, 8, hw, hw + 2);  // strided depthwise
+    check_conv_backward<float, 3, 3, 3, 1, 3>(3, 3, 3, hw, hw + 1);
+    check_conv_backward<float, 5, 5, 1, 2, 8>(1, 8, 16, hw, hw);
+    check_conv_backward<float, 1, 1, 2, 1, 3>(1, 3, 3, hw, hw);  // depthwise 1x1, strided and padded
+    check_conv_backward<float, 3, 3, 1, 0, 1>(3, 1, 8, hw, hw);  // one input channel: the depthwise loops
+  }
+}
+
+BOOST_AUTO_TEST_CASE(pooling_max_and_average) {
+  for (std::size_t h : {2u, 5u, 8u, 11u}) {
+    check_pool_backward<2, 2, true, float>(6, h, h + 1);
+    check_pool_backward<2, 2, false, double>(6, h + 1, h);
+    check_pool_backward<2, 1, true, double>(3, h, h);  // overlapping windows accumulate
+    check_pool_backward<2, 1, false, float>(3, h + 1, h);
+    check_pool_backward<2, 3, true, float>(2, h + 2, h + 1);  // gaps between windows
+    check_pool_backward<2, 3, false, double>(2, h + 1, h + 2);
+  }
+  for (std::size_t h : {3u, 9u, 10u}) {
+    check_pool_backward<3, 2, true, float>(3, h, h + 2);
+    check_pool_backward<3, 2, false, double>(3, h + 1, h);
+    check_pool_backward<3, 3, true, double>(2, h, h + 1);
+    check_pool_backward<3, 3, false, float>(2, h + 2, h);
+    check_pool_backward<3, 1, true, float>(1, h, h);
+  }
+  // Rows of several registers of windows plus a tail (the vectorized 2x2 path), and large planes.
+  for (std::size_t w : {32u, 37u, 67u, 75u}) {
+    check_pool_backward<2, 2, true, float>(3, 9, w);
+    check_pool_backward<2, 2, false, float>(2, 10, w);
+    check_pool_backward<2, 2, true, double>(3, 8, w);
+    check_pool_backward<2, 2, false, double>(2, 7, w);
+    check_pool_backward<3, 2, true, float>(2, 33, w);
+    check_pool_backward<3, 2, false, double>(2, 32, w);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(max_pooling_ties_go_to_the_first_maximum) {
+  for (std::size_t h : {4u, 7u, 12u}) {
+    check_pool_backward<2, 2, true, float>(5, h, h + 1, true);
+    check_pool_backward<3, 2, true, double>(5, h + 1, h, true);
+    check_pool_backward<3, 1, true, float>(2, h, h, true);
+    check_pool_backward<2, 3, true, double>(2, h, h + 2, true);
+    check_pool_backward<2, 2, true, float>(2, h, 4 * h + 37, true);
+    check_pool_backward<2, 2, true, double>(2, h + 1, 2 * h + 21, true);
   }
 }
 

@@ -2,6 +2,8 @@
 // lazy expression trees that evaluate as fused SIMD loops.
 #pragma once
 
+#include "autodiff/grad.hpp"
+#include "autodiff/symbolic.hpp"
 #include "dtype.hpp"
 #include "eval/fuse.hpp"
 #include "eval/kernel.hpp"

@@ -291,6 +291,13 @@ struct conv2d {
         }
       }
   }
+
+  /// dx = conv2d_input_grad(g, w), dw = conv2d_weight_grad(x, g) (defined with those primitives, in
+  /// conv_backward.hpp); a tangent is conv2d(tx, w) + conv2d(x, tw).
+  template <std::size_t I, class G, class Out, class X, class W>
+  static auto partial(const G& g, const Out& out, const X& x, const W& w);
+  template <std::size_t I, class Tangent, class Out, class X, class W>
+  static auto push(const Tangent& t, const Out& out, const X& x, const W& w);
 };
 
 /// Max or average over K x K windows with stride S (no padding), per channel.
@@ -336,6 +343,13 @@ struct pool2d {
       }
     }
   }
+
+  /// dx = pool2d_grad(x, g) (the first maximum of each window, or the average's share); a tangent is
+  /// picked at the maxima, or averaged. Defined in conv_backward.hpp.
+  template <std::size_t I, class G, class Out, class X>
+  static auto partial(const G& g, const Out& out, const X& x);
+  template <std::size_t I, class Tangent, class Out, class X>
+  static auto push(const Tangent& t, const Out& out, const X& x);
 };
 
 }  // namespace op

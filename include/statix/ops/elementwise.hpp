@@ -5,6 +5,7 @@
 
 #include <string_view>
 
+#include "../autodiff/symbolic.hpp"
 #include "../diagnostics.hpp"
 #include "../map.hpp"
 
@@ -23,50 +24,103 @@ struct predicate {
   using result_type = bool;
 };
 
+// Each differentiable op carries `partial<I>(g, out, args...)`: the adjoint of argument I given the
+// adjoint g of the result `out` (in the result's shape; broadcasting is undone by the caller). These
+// are pointwise products with the op's local derivative, so the same rule pushes a tangent forward.
 // clang-format off
 struct add : arithmetic { static constexpr std::string_view name = "add";
-  static auto apply(const auto& a, const auto& b) { return a + b; } };
+  static auto apply(const auto& a, const auto& b) { return a + b; }
+  template <std::size_t I> static auto partial(const auto& g, const auto&, const auto&, const auto&) { return g; } };
 struct sub : arithmetic { static constexpr std::string_view name = "subtract";
-  static auto apply(const auto& a, const auto& b) { return a - b; } };
+  static auto apply(const auto& a, const auto& b) { return a - b; }
+  template <std::size_t I> static auto partial(const auto& g, const auto&, const auto&, const auto&) {
+    if constexpr (I == 0) return g; else return sym::neg(g); } };
 struct mul : arithmetic { static constexpr std::string_view name = "multiply";
-  static auto apply(const auto& a, const auto& b) { return a * b; } };
+  static auto apply(const auto& a, const auto& b) { return a * b; }
+  template <std::size_t I> static auto partial(const auto& g, const auto&, const auto& a, const auto& b) {
+    if constexpr (I == 0) return sym::mul(g, b); else return sym::mul(g, a); } };
 struct div : arithmetic { static constexpr std::string_view name = "divide";
-  static auto apply(const auto& a, const auto& b) { return a / b; } };
+  static auto apply(const auto& a, const auto& b) { return a / b; }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto&, const auto& b) {
+    if constexpr (I == 0) return sym::div(g, b); else return sym::neg(sym::mul(g, sym::div(out, b))); } };
 struct neg : arithmetic { static constexpr std::string_view name = "negate";
-  static auto apply(const auto& a) { return -a; } };
+  static auto apply(const auto& a) { return -a; }
+  template <std::size_t I> static auto partial(const auto& g, const auto&, const auto&) { return sym::neg(g); } };
+/// Ties go to the first operand.
 struct maximum : arithmetic { static constexpr std::string_view name = "maximum";
-  static auto apply(const auto& a, const auto& b) { return xsimd::max(a, b); } };
+  static auto apply(const auto& a, const auto& b) { return xsimd::max(a, b); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a, const auto& b) {
+    auto first = sym::map<greater_equal>(a, b);
+    if constexpr (I == 0) return sym::select(first, g, sym::zero_like(out));
+    else return sym::select(first, sym::zero_like(out), g); } };
 struct minimum : arithmetic { static constexpr std::string_view name = "minimum";
-  static auto apply(const auto& a, const auto& b) { return xsimd::min(a, b); } };
+  static auto apply(const auto& a, const auto& b) { return xsimd::min(a, b); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a, const auto& b) {
+    auto first = sym::map<less_equal>(a, b);
+    if constexpr (I == 0) return sym::select(first, g, sym::zero_like(out));
+    else return sym::select(first, sym::zero_like(out), g); } };
 struct pow : arithmetic { static constexpr std::string_view name = "pow";
-  static auto apply(const auto& a, const auto& b) { return xsimd::pow(a, b); } };
+  static auto apply(const auto& a, const auto& b) { return xsimd::pow(a, b); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a, const auto& b) {
+    if constexpr (I == 0) return sym::mul(g, sym::mul(b, sym::map<pow>(a, sym::sub(b, sym::one_like(out)))));
+    else return sym::mul(g, sym::mul(out, sym::map<log>(a))); } };
+/// The derivative at 0 is taken as 0.
 struct abs : arithmetic { static constexpr std::string_view name = "abs";
-  static auto apply(const auto& a) { return xsimd::abs(a); } };
+  static auto apply(const auto& a) { return xsimd::abs(a); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a) {
+    return sym::select(sym::map<less>(a, sym::zero_like(out)), sym::neg(g),
+                       sym::select(sym::map<greater>(a, sym::zero_like(out)), g, sym::zero_like(out))); } };
 struct square : arithmetic { static constexpr std::string_view name = "square";
-  static auto apply(const auto& a) { return a * a; } };
+  static auto apply(const auto& a) { return a * a; }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a) {
+    return sym::mul(g, sym::mul(sym::literal<typename std::remove_cvref_t<decltype(out)>::value_type, 2>(), a)); } };
+/// The derivative at 0 is taken as 0, as PyTorch does.
 struct relu : arithmetic { static constexpr std::string_view name = "relu";
-  template <class B> static B apply(const B& a) { return xsimd::max(a, B(0)); } };
+  template <class B> static B apply(const B& a) { return xsimd::max(a, B(0)); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a) {
+    return sym::select(sym::map<greater>(a, sym::zero_like(out)), g, sym::zero_like(out)); } };
 struct exp : arithmetic { static constexpr std::string_view name = "exp";
-  static auto apply(const auto& a) { return simd::exp(a); } };
+  static auto apply(const auto& a) { return simd::exp(a); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto&) { return sym::mul(g, out); } };
 struct expm1 : arithmetic { static constexpr std::string_view name = "expm1";
-  static auto apply(const auto& a) { return xsimd::expm1(a); } };
+  static auto apply(const auto& a) { return xsimd::expm1(a); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto&) {
+    return sym::mul(g, sym::add(out, sym::one_like(out))); } };
 struct log : arithmetic { static constexpr std::string_view name = "log";
-  static auto apply(const auto& a) { return xsimd::log(a); } };
+  static auto apply(const auto& a) { return xsimd::log(a); }
+  template <std::size_t I> static auto partial(const auto& g, const auto&, const auto& a) { return sym::div(g, a); } };
 struct log1p : arithmetic { static constexpr std::string_view name = "log1p";
-  static auto apply(const auto& a) { return xsimd::log1p(a); } };
+  static auto apply(const auto& a) { return xsimd::log1p(a); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a) {
+    return sym::div(g, sym::add(a, sym::one_like(out))); } };
 struct sqrt : arithmetic { static constexpr std::string_view name = "sqrt";
-  static auto apply(const auto& a) { return xsimd::sqrt(a); } };
+  static auto apply(const auto& a) { return xsimd::sqrt(a); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto&) {
+    using T = typename std::remove_cvref_t<decltype(out)>::value_type;
+    return sym::div(sym::mul(g, sym::constant<T>(0.5)), out); } };
 struct rsqrt : arithmetic { static constexpr std::string_view name = "rsqrt";
-  template <class B> static B apply(const B& a) { return B(1) / xsimd::sqrt(a); } };
+  template <class B> static B apply(const B& a) { return B(1) / xsimd::sqrt(a); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a) {
+    using T = typename std::remove_cvref_t<decltype(out)>::value_type;
+    return sym::mul(g, sym::mul(sym::constant<T>(-0.5), sym::div(out, a))); } };
 struct sigmoid : arithmetic { static constexpr std::string_view name = "sigmoid";
-  template <class B> static B apply(const B& a) { return B(1) / (B(1) + simd::exp(-a)); } };
+  template <class B> static B apply(const B& a) { return B(1) / (B(1) + simd::exp(-a)); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto&) {
+    return sym::mul(g, sym::mul(out, sym::sub(sym::one_like(out), out))); } };
 struct tanh : arithmetic { static constexpr std::string_view name = "tanh";
-  static auto apply(const auto& a) { return xsimd::tanh(a); } };
+  static auto apply(const auto& a) { return xsimd::tanh(a); }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto&) {
+    return sym::mul(g, sym::sub(sym::one_like(out), sym::mul(out, out))); } };
 struct sin : arithmetic { static constexpr std::string_view name = "sin";
-  static auto apply(const auto& a) { return xsimd::sin(a); } };
+  static auto apply(const auto& a) { return xsimd::sin(a); }
+  template <std::size_t I> static auto partial(const auto& g, const auto&, const auto& a) {
+    return sym::mul(g, sym::map<cos>(a)); } };
 struct cos : arithmetic { static constexpr std::string_view name = "cos";
-  static auto apply(const auto& a) { return xsimd::cos(a); } };
+  static auto apply(const auto& a) { return xsimd::cos(a); }
+  template <std::size_t I> static auto partial(const auto& g, const auto&, const auto& a) {
+    return sym::neg(sym::mul(g, sym::map<sin>(a))); } };
 
+// Predicates have no derivative: a bool result stops differentiation.
 struct less : predicate { static constexpr std::string_view name = "less";
   static auto apply(const auto& a, const auto& b) { return a < b; } };
 struct less_equal : predicate { static constexpr std::string_view name = "less_equal";
@@ -86,13 +140,16 @@ struct logical_or : predicate { static constexpr std::string_view name = "logica
 struct logical_not : predicate { static constexpr std::string_view name = "logical_not";
   static auto apply(const auto& a) { return !a; } };
 
-/// where(mask, a, b): the dtype of a and b.
+/// where(mask, a, b): the dtype of a and b; the mask has no derivative.
 struct where { static constexpr std::string_view name = "where";
   template <class M, class V, class W> using result_type = V;
   template <class M, class B> static B apply(const M& m, const B& a, const B& b) {
     if constexpr (std::is_same_v<M, B>) return (m && a) || (!m && b);  // masks as values
     else return xsimd::select(m, a, b);
-  } };
+  }
+  template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& m, const auto&, const auto&) {
+    if constexpr (I == 1) return sym::select(m, g, sym::zero_like(out));
+    else return sym::select(m, sym::zero_like(out), g); } };
 // clang-format on
 
 }  // namespace op

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "../autodiff/symbolic.hpp"
 #include "../diagnostics.hpp"
 #include "../primitive.hpp"
 
@@ -113,6 +114,52 @@ struct permute {
     for (std::size_t k = 0; k < R; ++k) stride[k] = in_stride[order[k]];
     detail::permute_copy<T, R>(x.data, out, out_shape, stride);
   }
+
+  /// The adjoint of a permutation is the inverse permutation; a tangent is permuted like the value.
+  template <std::size_t I, class G, class Out, class X>
+  static auto partial(const G& g, const Out&, const X&) {
+    return inverse(g, std::make_index_sequence<sizeof...(P)>{});
+  }
+  template <std::size_t I, class Tangent, class Out, class X>
+  static auto push(const Tangent& t, const Out&, const X&) {
+    return primitive_expr<permute, Tangent>(t);
+  }
+
+ private:
+  static constexpr std::array<std::size_t, sizeof...(P)> inverse_order() {
+    std::array<std::size_t, sizeof...(P)> inv{};
+    for (std::size_t k = 0; k < inv.size(); ++k) inv[order[k]] = k;
+    return inv;
+  }
+  template <class G, std::size_t... K>
+  static auto inverse(const G& g, std::index_sequence<K...>) {
+    constexpr auto inv = inverse_order();
+    return primitive_expr<permute<inv[K]...>, G>(g);
+  }
+};
+
+/// The same elements with another run-time shape (given by a carrier node of that shape, which is
+/// never evaluated): what a derivative uses to undo a reshape whose extents are only known at run time.
+struct reshape_to {
+  static constexpr std::string_view name = "reshape";
+  template <class V, class C>
+  using value_type = V;
+  template <class EX, class EC>
+  using extents_type = EC;
+
+  template <std::size_t R, std::size_t RC>
+  static shape_t<RC> shape(const shape_t<R>& from, const shape_t<RC>& to) {
+    if (element_count(from) != element_count(to)) throw_shape_mismatch(name, from, to);
+    return to;
+  }
+  template <class T, std::size_t R, class Node, class C>
+  static void compute(T* out, const shape_t<R>&, plan& p, const Node& in, const C&) {
+    execute_in(p, statement<T, dyn_extents<Node::rank>, assign_kind::set, Node>{out, in.shape(), in});
+  }
+  template <std::size_t I, class G, class Out, class X, class C>
+  static auto partial(const G& g, const Out&, const X& x, const C&);
+  template <std::size_t I, class Tangent, class Out, class X, class C>
+  static auto push(const Tangent& t, const Out& out, const X&, const C&);
 };
 
 }  // namespace op
@@ -135,7 +182,49 @@ struct reshape {
   static void compute(T* out, const shape_t<R>&, plan& p, const Node& in) {
     execute_in(p, statement<T, dyn_extents<Node::rank>, assign_kind::set, Node>{out, in.shape(), in});
   }
+  template <std::size_t I, class G, class Out, class X>
+  static auto partial(const G& g, const Out&, const X& x);
+  template <std::size_t I, class Tangent, class Out, class X>
+  static auto push(const Tangent& t, const Out& out, const X&);
 };
+}  // namespace op
+
+namespace sym {
+/// `x` with static extents Ext and the run-time shape `to` of the same size: a view of memory, the
+/// node itself when nothing changes, else a reshape evaluated once.
+template <class Ext, class X>
+auto reshape_as(X x, const shape_t<Ext::rank>& to) {
+  using T = typename X::value_type;
+  if constexpr (std::is_same_v<typename X::extents_type, Ext> && Ext::all_static) {
+    return x;
+  } else if constexpr (detail::is_leaf<X>) {
+    if (element_count(to) != x.size()) throw_shape_mismatch("reshape", x.shape(), to);
+    return leaf_expr<T, Ext>{x.data, to, std::move(x.keep_alive)};
+  } else {
+    return primitive_expr<op::reshape_to, X, constant_expr<T, Ext>>(std::move(x), sym::zeros<T, Ext>(to));
+  }
+}
+}  // namespace sym
+
+namespace op {
+template <std::size_t I, class G, class Out, class X, class C>
+auto reshape_to::partial(const G& g, const Out&, const X& x, const C&) {
+  return sym::reshape_as<typename X::extents_type>(g, x.shape());
+}
+template <std::size_t I, class Tangent, class Out, class X, class C>
+auto reshape_to::push(const Tangent& t, const Out& out, const X&, const C&) {
+  return sym::reshape_as<typename Out::extents_type>(t, out.shape());
+}
+template <std::size_t... E>
+template <std::size_t I, class G, class Out, class X>
+auto reshape<E...>::partial(const G& g, const Out&, const X& x) {
+  return sym::reshape_as<typename X::extents_type>(g, x.shape());
+}
+template <std::size_t... E>
+template <std::size_t I, class Tangent, class Out, class X>
+auto reshape<E...>::push(const Tangent& t, const Out& out, const X&) {
+  return sym::reshape_as<typename Out::extents_type>(t, out.shape());
+}
 }  // namespace op
 
 /// permute<P...>(e): axis k of the result is axis P[k] of e.

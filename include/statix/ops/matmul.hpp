@@ -9,6 +9,7 @@
 #include "../primitive.hpp"
 #include "elementwise.hpp"
 #include "gemm.hpp"
+#include "layout.hpp"
 
 namespace statix {
 
@@ -56,6 +57,13 @@ struct matmul {
     if (detail::gemm::use_narrow<T>(n)) return make(detail::gemm::narrow_tile<T>{});
     return make(detail::gemm::wide_tile<T>{});
   }
+
+  /// d(AB) = dA B + A dB: the adjoint of A is g B^T, of B is A^T g (a batch of A's rows taken as one
+  /// matrix of B*M rows).
+  template <std::size_t I, class G, class Out, class A, class B>
+  static auto partial(const G& g, const Out& out, const A& a, const B& b);
+  template <std::size_t I, class Tangent, class Out, class A, class B>
+  static auto push(const Tangent& t, const Out& out, const A& a, const B& b);
 };
 
 }  // namespace op
@@ -84,5 +92,34 @@ auto matmul(A&& a, B&& b) {
     return detail::rule_failed<TA>();
   }
 }
+
+namespace op {
+
+template <std::size_t I, class G, class Out, class A, class B>
+auto matmul::partial(const G& g, const Out&, const A& a, const B& b) {
+  if constexpr (I == 0) {
+    return primitive_expr<matmul, G, primitive_expr<permute<1, 0>, B>>(g, primitive_expr<permute<1, 0>, B>(b));
+  } else if constexpr (A::rank == 2) {
+    return primitive_expr<matmul, primitive_expr<permute<1, 0>, A>, G>(primitive_expr<permute<1, 0>, A>(a), g);
+  } else {  // (B, M, K): the rows of every batch are rows of one (B*M, K) matrix
+    using EA = typename A::extents_type;
+    using EG = typename G::extents_type;
+    const std::size_t rows = a.shape()[0] * a.shape()[1];
+    auto a2 = sym::reshape_as<extents<dyn, EA::values[2]>>(a, {rows, a.shape()[2]});
+    auto g2 = sym::reshape_as<extents<dyn, EG::values[2]>>(g, {rows, g.shape()[2]});
+    using AT = primitive_expr<permute<1, 0>, decltype(a2)>;
+    return primitive_expr<matmul, AT, decltype(g2)>(AT(std::move(a2)), std::move(g2));
+  }
+}
+
+template <std::size_t I, class Tangent, class Out, class A, class B>
+auto matmul::push(const Tangent& t, const Out&, const A& a, const B& b) {
+  if constexpr (I == 0)
+    return primitive_expr<matmul, Tangent, B>(t, b);
+  else
+    return primitive_expr<matmul, A, Tangent>(a, t);
+}
+
+}  // namespace op
 
 }  // namespace statix

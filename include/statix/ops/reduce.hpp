@@ -13,6 +13,7 @@
 #include "../diagnostics.hpp"
 #include "../primitive.hpp"
 #include "elementwise.hpp"
+#include "layout.hpp"
 
 namespace statix {
 
@@ -193,6 +194,45 @@ struct reduce {
       }
     }
   }
+
+  /// Sums spread g back over the reduced axes (mean scales it); max and min send it to the elements
+  /// equal to the result (every one of a tie).
+  template <std::size_t I, class G, class Out, class X>
+  static auto partial(const G& g, const Out& out, const X& x);
+  template <std::size_t I, class Tangent, class Out, class X>
+  static auto push(const Tangent& t, const Out& out, const X& x);
+};
+
+/// The sum of g over the axes along which a value of shape `target` (a carrier node, never
+/// evaluated) was broadcast to g's shape: the adjoint of broadcasting.
+struct sum_to {
+  static constexpr std::string_view name = "sum_to";
+  template <class V, class C>
+  using value_type = V;
+  template <class EG, class EC>
+  using extents_type = EC;
+
+  template <std::size_t RG, std::size_t RC>
+  static shape_t<RC> shape(const shape_t<RG>& g, const shape_t<RC>& target) {
+    static_assert(RC <= RG);
+    if (detail::broadcast_shapes(name, target, g) != g) throw_shape_mismatch(name, g, target);
+    return target;
+  }
+  template <class T, std::size_t RC, class G, class C>
+  static void compute(T* out, const shape_t<RC>& target, plan& p, const G& g, const C&) {
+    constexpr std::size_t RG = G::rank;
+    std::array<bool, RG> reduced{};
+    for (std::size_t k = 0; k < RG; ++k) reduced[k] = k < RG - RC || (target[k - (RG - RC)] == 1 && g.shape()[k] != 1);
+    reduce<reduce_sum, false>::run(g.template lower<false>(p), g.shape(), reduced, out, element_count(target));
+  }
+  template <std::size_t I, class GG, class Out, class G, class C>
+  static auto partial(const GG& gg, const Out&, const G& g, const C&) {
+    return sym::expand<typename G::extents_type>(gg, g.shape());
+  }
+  template <std::size_t I, class Tangent, class Out, class G, class C>
+  static auto push(const Tangent& t, const Out&, const G&, const C& c) {
+    return primitive_expr<sum_to, Tangent, C>(t, c);
+  }
 };
 
 /// argmax over one axis: the index (int32) of the first largest value.
@@ -371,6 +411,13 @@ struct softmax_family {
     for (; j + L <= inner; j += L) block(simd::full_span{j});
     if (j < inner) block(simd::tail_span{j, inner - j});
   }
+
+  /// softmax: y (g - sum(g y)); log_softmax: g - exp(y) sum(g); logsumexp: g exp(x - y). They read
+  /// the forward value y (the same node, computed once per plan), never recompute it.
+  template <std::size_t I, class G, class Out, class X>
+  static auto partial(const G& g, const Out& out, const X& x);
+  template <std::size_t I, class Tangent, class Out, class X>
+  static auto push(const Tangent& t, const Out& out, const X& x);
 };
 
 }  // namespace op
@@ -481,5 +528,106 @@ auto logsumexp(X&& x) {
   static_assert(detail::check_operand<P, detail::operand_rule::floating, value_type_t<X>>());
   return detail::along_axis<P, Axis>(std::forward<X>(x));
 }
+
+namespace sym {
+
+/// The static extents of Ext with the listed axes set to 1 (a reduction's result, axes kept).
+template <class Ext, std::size_t... Axes>
+constexpr auto kept_values() {
+  auto v = Ext::values;
+  ((v[Axes] = 1), ...);
+  return v;
+}
+
+/// A value reduced over `Axes` of a shape `to` (static extents Ext), read back at every position of
+/// that shape: the reduced axes are put back as extent 1 (a view of memory, or a small copy) unless
+/// they lead, where broadcasting adds them.
+template <class Ext, std::size_t... Axes, class G>
+auto spread(G g, const shape_t<Ext::rank>& to) {
+  constexpr std::array<std::size_t, sizeof...(Axes)> axes{Axes...};
+  constexpr bool leading = [&] {
+    for (std::size_t k = 0; k < axes.size(); ++k)
+      if (axes[k] != k) return false;
+    return true;
+  }();
+  if constexpr (G::rank == 0 || leading) {
+    return expand<Ext>(std::move(g), to);
+  } else {
+    using Kept = typename detail::extents_from<kept_values<Ext, Axes...>()>::type;
+    shape_t<Ext::rank> kept = to;
+    ((kept[Axes] = 1), ...);
+    return expand<Ext>(reshape_as<Kept>(std::move(g), kept), to);
+  }
+}
+
+template <std::size_t... Axes, class X>
+auto sum_over(X x) {
+  return primitive_expr<detail::sum_over<Axes...>, X>(std::move(x));
+}
+
+}  // namespace sym
+
+namespace op {
+
+template <class Combine, bool Mean, std::size_t... Axes>
+template <std::size_t I, class G, class Out, class X>
+auto reduce<Combine, Mean, Axes...>::partial(const G& g, const Out& out, const X& x) {
+  using Ext = typename X::extents_type;
+  using T = typename X::value_type;
+  if constexpr (std::is_same_v<Combine, reduce_sum>) {
+    auto spread = sym::spread<Ext, Axes...>(g, x.shape());
+    if constexpr (Mean)
+      return sym::mul(
+          sym::constant<T>(1.0 / static_cast<double>(element_count(x.shape()) / std::max<std::size_t>(1, out.size()))),
+          std::move(spread));
+    else
+      return spread;
+  } else {
+    auto at_extremum = sym::map<op::equal>(x, sym::spread<Ext, Axes...>(out, x.shape()));
+    return sym::select(at_extremum, sym::spread<Ext, Axes...>(g, x.shape()), sym::zero_like(x));
+  }
+}
+
+template <class Combine, bool Mean, std::size_t... Axes>
+template <std::size_t I, class Tangent, class Out, class X>
+auto reduce<Combine, Mean, Axes...>::push(const Tangent& t, const Out& out, const X& x) {
+  if constexpr (std::is_same_v<Combine, reduce_sum>) {
+    return primitive_expr<reduce, Tangent>(t);
+  } else {
+    auto at_extremum = sym::map<op::equal>(x, sym::spread<typename X::extents_type, Axes...>(out, x.shape()));
+    return sym::sum_over<Axes...>(sym::select(at_extremum, t, sym::zero_like(x)));
+  }
+}
+
+template <softmax_kind Kind, std::size_t Axis>
+template <std::size_t I, class G, class Out, class X>
+auto softmax_family<Kind, Axis>::partial(const G& g, const Out& y, const X& x) {
+  using Ext = typename X::extents_type;
+  if constexpr (Kind == softmax_kind::softmax) {
+    return sym::mul(y, sym::sub(g, sym::spread<Ext, Axis>(sym::sum_over<Axis>(sym::mul(g, y)), x.shape())));
+  } else if constexpr (Kind == softmax_kind::log_softmax) {
+    return sym::sub(g, sym::mul(sym::map<op::exp>(y), sym::spread<Ext, Axis>(sym::sum_over<Axis>(g), x.shape())));
+  } else {
+    auto weights = sym::map<op::exp>(sym::sub(x, sym::spread<Ext, Axis>(y, x.shape())));  // softmax of x
+    return sym::mul(sym::spread<Ext, Axis>(g, x.shape()), std::move(weights));
+  }
+}
+
+template <softmax_kind Kind, std::size_t Axis>
+template <std::size_t I, class Tangent, class Out, class X>
+auto softmax_family<Kind, Axis>::push(const Tangent& t, const Out& y, const X& x) {
+  using Ext = typename X::extents_type;
+  if constexpr (Kind == softmax_kind::softmax) {  // the Jacobian is symmetric
+    return partial<I>(t, y, x);
+  } else if constexpr (Kind == softmax_kind::log_softmax) {
+    auto p = sym::map<op::exp>(y);
+    return sym::sub(t, sym::spread<Ext, Axis>(sym::sum_over<Axis>(sym::mul(p, t)), x.shape()));
+  } else {
+    auto weights = sym::map<op::exp>(sym::sub(x, sym::spread<Ext, Axis>(y, x.shape())));
+    return sym::sum_over<Axis>(sym::mul(std::move(weights), t));
+  }
+}
+
+}  // namespace op
 
 }  // namespace statix
