@@ -507,6 +507,13 @@ BOOST_AUTO_TEST_CASE(kernel_sizes_strides_paddings) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(planes_of_512_and_more) {  // one image per product (smaller planes share one)
+  check_conv_backward<float, 3, 3, 1, 1, 1>(2, 3, 5, 24, 25);
+  check_conv_backward<double, 5, 5, 2, 2, 1>(2, 4, 3, 47, 45);
+  check_conv_backward<float, 1, 1, 1, 0, 1>(2, 3, 4, 23, 23);
+  check_conv_backward<double, 1, 1, 1, 0, 2>(3, 4, 2, 32, 17);
+}
+
 BOOST_AUTO_TEST_CASE(stride_1_3x3_and_winograd) {
   // Stride-1 3x3, paddings 0..2, odd and even sizes: by unfolding (few channels or small planes)...
   for (std::size_t hw : {4u, 7u, 10u}) {
