@@ -111,6 +111,27 @@ struct is_permutation {
   static_assert(Ok, "statix: permute needs a permutation of 0..rank-1; the permutation and the shape are named above");
 };
 
+template <class Op, class LossShape, bool Ok>
+struct scalar_loss {
+  static_assert(Ok,
+                "statix: grad needs a scalar loss: a rank-0 expression (reduce it with sx::sum or sx::mean "
+                "first); the loss shape is named above");
+};
+template <class Op, class Argument, bool Ok>
+struct tensor_variable {
+  static_assert(Ok,
+                "statix: grad differentiates with respect to tensors (an sx::tensor or sx::tensor_view the "
+                "expression reads), not expressions or numbers; the argument's type is named above");
+};
+template <class Op, class VariableShape, class DirectionShape, bool Ok>
+struct tangent_shape {
+  static_assert(Ok, "statix: shape mismatch: jvp needs a direction of the variable's shape; both are named above");
+};
+template <class Op, class Dtype, bool Ok>
+struct floating_variable {
+  static_assert(Ok, "statix: grad needs floating (float or double) values and variables; the dtype is named above");
+};
+
 template <class Rule>
 inline constexpr bool require = sizeof(Rule) > 0;
 

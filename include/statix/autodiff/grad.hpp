@@ -46,29 +46,6 @@ struct jvp {
 };
 }  // namespace op
 
-namespace check {
-template <class Op, class LossShape, bool Ok>
-struct scalar_loss {
-  static_assert(Ok,
-                "statix: grad needs a scalar loss: a rank-0 expression (reduce it with sx::sum or sx::mean "
-                "first); the loss shape is named above");
-};
-template <class Op, class Argument, bool Ok>
-struct tensor_variable {
-  static_assert(Ok,
-                "statix: grad differentiates with respect to tensors (an sx::tensor or sx::tensor_view the "
-                "expression reads), not expressions or numbers; the argument's type is named above");
-};
-template <class Op, class VariableShape, class DirectionShape, bool Ok>
-struct tangent_shape {
-  static_assert(Ok, "statix: shape mismatch: jvp needs a direction of the variable's shape; both are named above");
-};
-template <class Op, class Dtype, bool Ok>
-struct floating_variable {
-  static_assert(Ok, "statix: grad needs floating (float or double) values and variables; the dtype is named above");
-};
-}  // namespace check
-
 namespace autodiff {
 
 /// No contribution (a subtree that cannot read the variable).
@@ -129,10 +106,11 @@ constexpr match leaf_match() {
     return match::reshaped;  // the sizes may agree at run time
 }
 
-/// `value` (with the shape of a leaf) as a contribution of shape `to` and static extents Ext.
-template <class Ext, class X, std::size_t R>
+/// `value` (with the shape of a leaf) as a contribution of shape `to` and static extents Ext: read as
+/// it is for a leaf of compatible extents, through a reshape for a view of another shape.
+template <match How, class Ext, class X, std::size_t R>
 auto reshaped_to(X value, const shape_t<R>& to) {
-  if constexpr (Ext::rank == X::rank)
+  if constexpr (How == match::same_rank)
     return sym::expand<Ext>(std::move(value), to);
   else
     return sym::reshape_as<Ext>(std::move(value), to);
@@ -202,6 +180,12 @@ auto unbroadcast(G g, const shape_t<Ext::rank>& to) {
       "with respect to the view, or reshape with sx::reshape");
 }
 
+/// Nodes whose operands are a pack (`args`): map_expr and primitive_expr.
+template <class N>
+concept has_operands = requires(const N& node) {
+  node.args;
+};
+
 /// Is this leaf (a possible match) the variable? Another view of its memory is an error.
 template <match How, class Leaf, class V>
 bool is_variable(const Leaf& leaf, const V& var) {
@@ -234,16 +218,18 @@ struct reverse {
       if (overlaps(leaf.memory(), var.memory())) throw_view_of_variable();
       return none{};
     } else {
-      using choice = choose_expr<decltype(reshaped_to<VE>(g, var.shape)), constant_expr<T, VE>>;
+      using choice = choose_expr<decltype(reshaped_to<how, VE>(g, var.shape)), constant_expr<T, VE>>;
       if (!is_variable<how>(leaf, var)) return choice::pick_second(sym::zeros<T, VE>(var.shape));
-      return choice::pick_first(reshaped_to<VE>(g, var.shape));
+      return choice::pick_first(reshaped_to<how, VE>(g, var.shape));
     }
   }
 
-  template <class Op, class... A, class G, class V>
-  static auto step(const map_expr<Op, A...>& node, const G& g, const V& var) {
+  /// map_expr and primitive_expr: the sum of what reaches the variable through each operand.
+  template <class N, class G, class V>
+    requires has_operands<N>
+  static auto step(const N& node, const G& g, const V& var) {
     return node.args.apply(
-        [&](const auto&... a) { return operands(node, g, var, std::index_sequence_for<A...>{}, a...); });
+        [&](const auto&... a) { return operands(node, g, var, std::make_index_sequence<sizeof...(a)>{}, a...); });
   }
   template <class Node, class G, class V, std::size_t... I, class... A>
   static auto operands(const Node& node, const G& g, const V& var, std::index_sequence<I...>, const A&... a) {
@@ -261,12 +247,6 @@ struct reverse {
     } else {
       return visit(x, Node::primitive::template partial<I>(g, node, a...), var);
     }
-  }
-
-  template <class P, class... A, class G, class V>
-  static auto step(const primitive_expr<P, A...>& node, const G& g, const V& var) {
-    return node.args.apply(
-        [&](const auto&... a) { return operands(node, g, var, std::index_sequence_for<A...>{}, a...); });
   }
 
   template <class U, class X, class G, class V>
@@ -317,21 +297,17 @@ struct forward {
       if (overlaps(leaf.memory(), var.memory())) throw_view_of_variable();
       return none{};
     } else {
-      using choice = choose_expr<decltype(reshaped_to<Ext>(dx, leaf.shape())), constant_expr<T, Ext>>;
+      using choice = choose_expr<decltype(reshaped_to<how, Ext>(dx, leaf.shape())), constant_expr<T, Ext>>;
       if (!is_variable<how>(leaf, var)) return choice::pick_second(sym::zeros<T, Ext>(leaf.shape()));
-      return choice::pick_first(reshaped_to<Ext>(dx, leaf.shape()));
+      return choice::pick_first(reshaped_to<how, Ext>(dx, leaf.shape()));
     }
   }
 
-  template <class Op, class... A, class V, class D>
-  static auto step(const map_expr<Op, A...>& node, const V& var, const D& dx) {
+  template <class N, class V, class D>
+    requires has_operands<N>
+  static auto step(const N& node, const V& var, const D& dx) {
     return node.args.apply(
-        [&](const auto&... a) { return operands(node, var, dx, std::index_sequence_for<A...>{}, a...); });
-  }
-  template <class P, class... A, class V, class D>
-  static auto step(const primitive_expr<P, A...>& node, const V& var, const D& dx) {
-    return node.args.apply(
-        [&](const auto&... a) { return operands(node, var, dx, std::index_sequence_for<A...>{}, a...); });
+        [&](const auto&... a) { return operands(node, var, dx, std::make_index_sequence<sizeof...(a)>{}, a...); });
   }
   template <class Node, class V, class D, std::size_t... I, class... A>
   static auto operands(const Node& node, const V& var, const D& dx, std::index_sequence<I...>, const A&... a) {
