@@ -115,6 +115,52 @@ BOOST_AUTO_TEST_CASE(expression_operands) {
   check_product<float>(sx::eval(sx::matmul(sx::relu(a), sx::transpose(bt))), ref, bound, "matmul(relu, transpose)");
 }
 
+template <class T>
+void check_transposed_operands(std::size_t m, std::size_t k, std::size_t n) {
+  // A^T B, A B^T and A^T B^T read the stored matrices transposed: no transposed copy is made.
+  using matrix = sx::tensor<T, sx::dyn, sx::dyn>;
+  matrix at(k, m), bt(n, k);
+  fill_uniform(at, -1, 1, unsigned(m * 7 + k));
+  fill_uniform(bt, -1, 1, unsigned(n * 3 + k));
+  const matrix a = sx::transpose(at), b = sx::transpose(bt);
+  const auto [ref, bound] = reference_matmul(a, b, m, k, n);
+  const std::string size = std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n);
+  using transpose_op = sx::op::permute<1, 0>;
+  sx::reset_evaluations<transpose_op>();
+  check_product<T>(sx::eval(sx::matmul(sx::transpose(at), b)), ref, bound, "A^T B " + size);
+  check_product<T>(sx::eval(sx::matmul(a, sx::transpose(bt))), ref, bound, "A B^T " + size);
+  check_product<T>(sx::eval(sx::matmul(sx::transpose(at), sx::transpose(bt))), ref, bound, "A^T B^T " + size);
+  matrix c(m, n);  // the epilogue path: the product runs by row blocks into c
+  c = sx::matmul(sx::transpose(at), sx::transpose(bt)) + T(0);
+  check_product<T>(c, ref, bound, "A^T B^T + 0 " + size);
+  BOOST_TEST(sx::evaluations<transpose_op>() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(transposed_operands) {
+  for (std::size_t d = 1; d <= 40; ++d) {
+    check_transposed_operands<float>(d, 19, 35);
+    check_transposed_operands<float>(27, d, 33);
+    check_transposed_operands<double>(13, 11, d);
+  }
+  // Row blocks (MC), K blocks (KC), both tiles, and the MLP's gradient products.
+  check_transposed_operands<float>(241, 257, 70);
+  check_transposed_operands<double>(121, 300, 9);
+  check_transposed_operands<float>(784, 128, 128);
+  check_transposed_operands<float>(128, 10, 128);
+  check_transposed_operands<float>(128, 128, 10);
+
+  // Aliasing: the destination is one of the matrices read transposed.
+  dyn2d w(20, 20), x(20, 20);
+  fill_uniform(w, -1, 1, 12);
+  fill_uniform(x, -1, 1, 13);
+  const auto expected = sx::eval(sx::matmul(sx::transpose(w), x));
+  w = sx::matmul(sx::transpose(w), x);
+  for (std::size_t i = 0; i < w.size(); ++i) BOOST_TEST_REQUIRE(w.data()[i] == expected.data()[i]);
+  const auto expected2 = sx::eval(sx::relu(sx::matmul(x, sx::transpose(w))) + w);
+  w = sx::relu(sx::matmul(x, sx::transpose(w))) + w;
+  for (std::size_t i = 0; i < w.size(); ++i) BOOST_TEST_REQUIRE(w.data()[i] == expected2.data()[i]);
+}
+
 BOOST_AUTO_TEST_CASE(epilogue_bias_and_activation) {
   // relu(x w + b): bias and activation applied to each block of rows right after the product.
   for (std::size_t m : {1u, 64u, 121u, 250u}) {

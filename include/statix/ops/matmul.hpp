@@ -13,6 +13,36 @@
 
 namespace statix {
 
+namespace detail {
+
+template <class Node>
+inline constexpr bool is_matrix_transpose = false;
+template <class X>
+inline constexpr bool is_matrix_transpose<primitive_expr<op::permute<1, 0>, X>> = true;
+
+template <class T>
+struct matrix_operand {
+  gemm::strided<T> view;
+  std::shared_ptr<const void> keep_alive;
+};
+
+/// A matmul operand as strided memory. The transpose of a matrix is read transposed where it lies
+/// (the product packs it anyway), not copied first: the gradients of a product are products with
+/// transposes.
+template <class Node>
+matrix_operand<typename Node::value_type> matrix_operand_of(const Node& node, plan& p) {
+  if constexpr (is_matrix_transpose<Node>) {
+    if (!p.find(node)) {
+      auto x = node.args.apply([&p](const auto& child) { return dense(child, p); });
+      return {{x.data, 1, x.shape[1]}, std::move(x.keep_alive)};
+    }
+  }
+  auto x = dense(node, p);
+  return {{x.data, x.shape[Node::rank - 1]}, std::move(x.keep_alive)};
+}
+
+}  // namespace detail
+
 namespace op {
 
 struct matmul {
@@ -34,28 +64,19 @@ struct matmul {
 
   template <class T, std::size_t R, class NA, class NB>
   static void compute(T* out, const shape_t<R>& out_shape, plan& p, const NA& a, const NB& b) {
-    const auto da = detail::dense(a, p);
-    const auto db = detail::dense(b, p);
-    const std::size_t k = db.shape[0], n = db.shape[1];
-    detail::gemm::multiply<T>(element_count(out_shape) / std::max<std::size_t>(n, 1), n, k, da.data, db.data, out);
+    const auto da = detail::matrix_operand_of(a, p);
+    const auto db = detail::matrix_operand_of(b, p);
+    const std::size_t k = b.shape()[0], n = b.shape()[1];
+    detail::gemm::multiply<T>(element_count(out_shape) / std::max<std::size_t>(n, 1), n, k, da.view, db.view, out);
   }
 
   template <class T, std::size_t R, class NA, class NB>
   static plan::row_producer row_producer(T* out, const shape_t<R>& out_shape, plan& p, const NA& a, const NB& b) {
-    auto da = detail::dense(a, p);
-    auto db = detail::dense(b, p);
-    const std::size_t k = db.shape[0], n = db.shape[1];
+    const std::size_t k = b.shape()[0], n = b.shape()[1];
     const std::size_t m = n == 0 ? 0 : element_count(out_shape) / n;
-    auto make = [&]<class Tile>(Tile) {
-      using product = detail::gemm::product<T, Tile>;
-      auto prod = std::make_shared<product>(m, n, k, da.data, k, db.data, n, out, n);
-      auto keep = std::pair{da.keep_alive, db.keep_alive};  // B is packed on the first call
-      return plan::row_producer{
-          [prod, keep = std::move(keep)](std::size_t first, std::size_t last) { prod->rows(first, last); }, m,
-          product::row_block};
-    };
-    if (detail::gemm::use_narrow<T>(n)) return make(detail::gemm::narrow_tile<T>{});
-    return make(detail::gemm::wide_tile<T>{});
+    auto da = detail::matrix_operand_of(a, p);  // in order: each may compute into the plan
+    auto db = detail::matrix_operand_of(b, p);
+    return producer<T>(out, m, n, k, std::move(da), std::move(db));
   }
 
   /// d(AB) = dA B + A dB: the adjoint of A is g B^T, of B is A^T g (a batch of A's rows taken as one
@@ -64,6 +85,23 @@ struct matmul {
   static auto partial(const G& g, const Out& out, const A& a, const B& b);
   template <std::size_t I, class Tangent, class Out, class A, class B>
   static auto push(const Tangent& t, const Out& out, const A& a, const B& b);
+
+ private:
+  /// Out of the operands' types: one instantiation per dtype, however many products a program has.
+  template <class T>
+  static plan::row_producer producer(T* out, std::size_t m, std::size_t n, std::size_t k, detail::matrix_operand<T> a,
+                                     detail::matrix_operand<T> b) {
+    auto make = [&]<class Tile>(Tile) {
+      using product = detail::gemm::product<T, Tile>;
+      auto prod = std::make_shared<product>(m, n, k, a.view, b.view, out, n);
+      auto keep = std::pair{std::move(a.keep_alive), std::move(b.keep_alive)};  // B is packed on the first call
+      return plan::row_producer{
+          [prod, keep = std::move(keep)](std::size_t first, std::size_t last) { prod->rows(first, last); }, m,
+          product::row_block};
+    };
+    if (detail::gemm::use_narrow<T>(n)) return make(detail::gemm::narrow_tile<T>{});
+    return make(detail::gemm::wide_tile<T>{});
+  }
 };
 
 }  // namespace op
