@@ -142,8 +142,20 @@ const auto& nth(const First& first, const Rest&... rest) {
 }
 
 /// Undoing broadcasting: g has the shape of a node, the operand had shape `to` (static extents Ext).
+/// Whether an operand was broadcast along an axis is known from the types, except where its extent
+/// is dyn and another operand's extent there may differ from 1 (NumPy's rule: a run-time 1
+/// broadcasts); that case is summed by a primitive that copies when nothing was broadcast. (A
+/// run-time choice between two expression types would double the gradient's type at every such
+/// node, and compile time with it.)
 enum class broadcast { never, always, maybe };
-template <class Operand, class Result>
+/// The extent of an operand with extents E along axis k of a result of rank R (aligned from the
+/// right; 1 where E has no such axis).
+template <class E, std::size_t R>
+constexpr std::size_t extent_along(std::size_t k) {
+  return k + E::rank >= R ? E::values[k + E::rank - R] : 1;
+}
+/// `Others` are the other operands' extents; `Result` the node's.
+template <class Operand, class Result, class... Others>
 constexpr broadcast broadcast_along() {
   if constexpr (Operand::rank < Result::rank) {
     return broadcast::always;
@@ -152,27 +164,39 @@ constexpr broadcast broadcast_along() {
     for (std::size_t k = 0; k < Operand::rank; ++k) {
       const std::size_t a = Operand::values[k], o = Result::values[k];
       if (a == 1 && o != 1) return broadcast::always;
-      if (a == dyn && o != 1) how = broadcast::maybe;  // 1 or not: known at run time
+      // Another operand with an extent other than 1 along this axis (aligned from the right).
+      const bool others_differ = ((extent_along<Others, Result::rank>(k) != 1) || ...);
+      if (a == dyn && o != 1 && others_differ) how = broadcast::maybe;
     }
     return how;
   }
 }
-template <class Ext, class G>
+template <class Ext, class G, class... Others>
 auto unbroadcast(G g, const shape_t<Ext::rank>& to) {
   using T = typename G::value_type;
-  constexpr broadcast how = broadcast_along<Ext, typename G::extents_type>();
-  if constexpr (how == broadcast::never) {
+  constexpr broadcast how = broadcast_along<Ext, typename G::extents_type, Others...>();
+  if constexpr (how == broadcast::never)
     return sym::expand<Ext>(std::move(g), to);
-  } else if constexpr (how == broadcast::always) {
+  else
     return primitive_expr<op::sum_to, G, constant_expr<T, Ext>>(std::move(g), sym::zeros<T, Ext>(to));
-  } else {
-    using as_is = decltype(sym::expand<Ext>(g, to));
-    using summed = primitive_expr<op::sum_to, G, constant_expr<T, Ext>>;
-    using choice = choose_expr<as_is, summed>;
-    if (g.shape() == to) return choice::pick_first(sym::expand<Ext>(std::move(g), to));
-    return choice::pick_second(summed(std::move(g), sym::zeros<T, Ext>(to)));
-  }
 }
+
+/// The extents of the operands other than the I-th.
+template <std::size_t I, class... A>
+struct other_extents {
+  template <std::size_t... K>
+  static auto pick(std::index_sequence<K...>)
+      -> std::tuple<typename std::tuple_element_t<K + (K >= I), std::tuple<A...>>::extents_type...>;
+  using type = decltype(pick(std::make_index_sequence<sizeof...(A) - 1>{}));
+};
+template <std::size_t I, class G, class X, class Others>
+struct unbroadcast_operand;
+template <std::size_t I, class G, class X, class... Others>
+struct unbroadcast_operand<I, G, X, std::tuple<Others...>> {
+  static auto run(G g, const X& x) {
+    return unbroadcast<typename X::extents_type, G, Others...>(std::move(g), x.shape());
+  }
+};
 
 [[noreturn]] inline void throw_view_of_variable() {
   throw std::invalid_argument(
@@ -243,7 +267,8 @@ struct reverse {
       return none{};
     } else if constexpr (requires { typename Node::op_type; }) {  // elementwise: then undo broadcasting
       auto adjoint = Node::op_type::template partial<I>(g, node, a...);
-      return visit(x, unbroadcast<typename X::extents_type>(std::move(adjoint), x.shape()), var);
+      using others = typename other_extents<I, A...>::type;
+      return visit(x, unbroadcast_operand<I, decltype(adjoint), X, others>::run(std::move(adjoint), x), var);
     } else {
       return visit(x, Node::primitive::template partial<I>(g, node, a...), var);
     }
@@ -257,7 +282,8 @@ struct reverse {
 
   template <class Ext, class X, class G, class V>
   static auto step(const expand_expr<Ext, X>& node, const G& g, const V& var) {
-    return visit(node.arg, unbroadcast<typename X::extents_type>(g, node.arg.shape()), var);
+    // The expanded operand is the only one: any extent the expansion changed was broadcast.
+    return visit(node.arg, unbroadcast<typename X::extents_type, G, Ext>(g, node.arg.shape()), var);
   }
 
   template <class A, class B, class G, class V>

@@ -117,9 +117,7 @@ struct permute {
 
   /// The adjoint of a permutation is the inverse permutation; a tangent is permuted like the value.
   template <std::size_t I, class G, class Out, class X>
-  static auto partial(const G& g, const Out&, const X&) {
-    return inverse(g, std::make_index_sequence<sizeof...(P)>{});
-  }
+  static auto partial(const G& g, const Out&, const X&);
   template <std::size_t I, class Tangent, class Out, class X>
   static auto push(const Tangent& t, const Out&, const X&) {
     return primitive_expr<permute, Tangent>(t);
@@ -189,7 +187,38 @@ struct reshape {
 };
 }  // namespace op
 
+namespace op {
+struct matmul;  // ops/matmul.hpp
+}  // namespace op
+
 namespace sym {
+/// The transpose of a matrix expression, simplified: (X^T)^T = X and (A B)^T = B^T A^T, so the
+/// gradient of a weight read transposed (y = x W^T) is the product g^T x, with no transposed copy.
+template <class G>
+auto transpose(const G& g) {
+  if constexpr (requires { typename G::primitive; }) {
+    using Prim = typename G::primitive;
+    if constexpr (std::is_same_v<Prim, op::permute<1, 0>>) {
+      return g.args.apply([](const auto& x) { return x; });
+    } else if constexpr (std::is_same_v<Prim, op::matmul>) {
+      return g.args.apply([](const auto& a, const auto& b) {
+        if constexpr (std::remove_cvref_t<decltype(a)>::rank == 2) {
+          auto bt = sym::transpose(b);
+          auto at = sym::transpose(a);
+          return primitive_expr<op::matmul, decltype(bt), decltype(at)>(std::move(bt), std::move(at));
+        } else {
+          return primitive_expr<op::permute<1, 0>, G>(
+              primitive_expr<op::matmul, std::remove_cvref_t<decltype(a)>, std::remove_cvref_t<decltype(b)>>(a, b));
+        }
+      });
+    } else {
+      return primitive_expr<op::permute<1, 0>, G>(g);
+    }
+  } else {
+    return primitive_expr<op::permute<1, 0>, G>(g);
+  }
+}
+
 /// `x` with static extents Ext and the run-time shape `to` of the same size: a view of memory, the
 /// node itself when nothing changes, else a reshape evaluated once.
 template <class Ext, class X>
@@ -207,6 +236,15 @@ auto reshape_as(X x, const shape_t<Ext::rank>& to) {
 }  // namespace sym
 
 namespace op {
+template <std::size_t... P>
+template <std::size_t I, class G, class Out, class X>
+auto permute<P...>::partial(const G& g, const Out&, const X&) {
+  if constexpr (sizeof...(P) == 2 && order[0] == 1)
+    return sym::transpose(g);
+  else
+    return inverse(g, std::make_index_sequence<sizeof...(P)>{});
+}
+
 template <std::size_t I, class G, class Out, class X, class C>
 auto reshape_to::partial(const G& g, const Out&, const X& x, const C&) {
   return sym::reshape_as<typename X::extents_type>(g, x.shape());
