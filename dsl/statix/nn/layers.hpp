@@ -1,0 +1,178 @@
+// Layers: each holds its parameters as tensors with static shapes, builds its forward pass as an
+// expression, and states its shape rule — the input extents it accepts (`dyn` accepts any extent)
+// and the output extents it makes — so that sequential checks a whole model at compile time.
+// Parameters are initialized as PyTorch's defaults: Kaiming-uniform with a = sqrt(5) for weights
+// and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for biases, which is the same bound for both.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <string_view>
+#include <tuple>
+
+#include <statix/statix.hpp>
+
+namespace statix::nn {
+
+/// True when extents `Got` fit the extents a layer accepts (same rank; `dyn` on either side fits).
+template <class Got, class Accepted>
+constexpr bool fits() {
+  if constexpr (Got::rank != Accepted::rank) {
+    return false;
+  } else {
+    for (std::size_t k = 0; k < Got::rank; ++k)
+      if (Got::values[k] != Accepted::values[k] && Got::values[k] != dyn && Accepted::values[k] != dyn) return false;
+    return true;
+  }
+}
+
+/// A layer without parameters: nothing to initialize, name or update.
+struct stateless {
+  static constexpr std::array<std::string_view, 0> parameter_names{};
+  std::tuple<> parameters() { return {}; }
+  std::tuple<> parameters() const { return {}; }
+  void reset_parameters(random::key) {}
+};
+
+namespace detail {
+/// U(-bound, bound) into a tensor whose shape is static.
+template <class T, std::size_t... E>
+void uniform_fill(tensor<T, E...>& t, random::key k, double bound) {
+  t = (statix::uniform<T, E...>(k) * T(2) - T(1)) * T(bound);
+}
+}  // namespace detail
+
+/// y = x W^T + b for x (batch, In): W is (Out, In) as in PyTorch, so saved files load there as is.
+template <std::size_t In, std::size_t Out, floating_dtype T = float>
+struct linear {
+  using value_type = T;
+  using accepted_extents = extents<dyn, In>;
+  template <class E>
+  using output_extents = extents<E::values[0], Out>;
+  static constexpr std::array<std::string_view, 2> parameter_names{"weight", "bias"};
+
+  tensor<T, Out, In> weight;
+  tensor<T, Out> bias;
+
+  explicit linear(random::key k = random::key{0}) { reset_parameters(k); }
+  void reset_parameters(random::key k) {
+    const double bound = 1 / std::sqrt(double(In));
+    detail::uniform_fill(weight, k.fold_in(0), bound);
+    detail::uniform_fill(bias, k.fold_in(1), bound);
+  }
+  auto parameters() { return std::tie(weight, bias); }
+  auto parameters() const { return std::tie(weight, bias); }
+
+  template <operand X>
+  auto operator()(X&& x) const {
+    return statix::matmul(std::forward<X>(x), statix::transpose(weight)) + bias;
+  }
+};
+
+/// y = conv2d(x, W) + b for x (batch, Cin, H, W): W is (Cout, Cin, K, K), b (Cout), as in PyTorch.
+template <std::size_t Cin, std::size_t Cout, std::size_t K, std::size_t Stride = 1, std::size_t Pad = K / 2,
+          floating_dtype T = float>
+struct conv2d {
+  static_assert(K == 1 || K == 3 || K == 5 || K == 7, "statix: nn::conv2d supports kernel sizes 1, 3, 5 and 7");
+  static_assert(Stride >= 1, "statix: nn::conv2d needs a stride of at least 1");
+  using value_type = T;
+  using accepted_extents = extents<dyn, Cin, dyn, dyn>;
+  static constexpr std::size_t out_extent(std::size_t n) {
+    return n == dyn ? dyn : (n + 2 * Pad < K ? 0 : (n + 2 * Pad - K) / Stride + 1);
+  }
+  template <class E>
+  using output_extents = extents<E::values[0], Cout, out_extent(E::values[2]), out_extent(E::values[3])>;
+  static constexpr std::array<std::string_view, 2> parameter_names{"weight", "bias"};
+
+  tensor<T, Cout, Cin, K, K> weight;
+  tensor<T, Cout> bias;
+
+  explicit conv2d(random::key k = random::key{0}) { reset_parameters(k); }
+  void reset_parameters(random::key k) {
+    const double bound = 1 / std::sqrt(double(Cin * K * K));
+    detail::uniform_fill(weight, k.fold_in(0), bound);
+    detail::uniform_fill(bias, k.fold_in(1), bound);
+  }
+  auto parameters() { return std::tie(weight, bias); }
+  auto parameters() const { return std::tie(weight, bias); }
+
+  template <operand X>
+  auto operator()(X&& x) const {
+    return statix::conv2d<Stride, Pad>(std::forward<X>(x), weight) + statix::reshape<Cout, 1, 1>(bias);
+  }
+};
+
+/// Elementwise activations: any shape in, the same shape out.
+template <class Apply>
+struct activation : stateless {
+  template <class E>
+  using output_extents = E;
+  template <operand X>
+  auto operator()(X&& x) const {
+    return Apply{}(std::forward<X>(x));
+  }
+};
+namespace detail {
+struct apply_relu {
+  template <class X>
+  auto operator()(X&& x) const {
+    return statix::relu(std::forward<X>(x));
+  }
+};
+struct apply_sigmoid {
+  template <class X>
+  auto operator()(X&& x) const {
+    return statix::sigmoid(std::forward<X>(x));
+  }
+};
+struct apply_tanh {
+  template <class X>
+  auto operator()(X&& x) const {
+    return statix::tanh(std::forward<X>(x));
+  }
+};
+}  // namespace detail
+using relu = activation<detail::apply_relu>;
+using sigmoid = activation<detail::apply_sigmoid>;
+using tanh = activation<detail::apply_tanh>;
+
+/// (batch, d1, d2, ...) -> (batch, d1 * d2 * ...).
+struct flatten : stateless {
+  template <class E>
+  static constexpr std::size_t rest() {
+    std::size_t n = 1;
+    for (std::size_t k = 1; k < E::rank; ++k) n = (n == dyn || E::values[k] == dyn) ? dyn : n * E::values[k];
+    return n;
+  }
+  template <class E>
+  using output_extents = extents<E::values[0], rest<E>()>;
+
+  template <operand X>
+  auto operator()(X&& x) const {
+    using E = extents_t<X>;
+    static_assert(E::rank >= 1, "statix: nn::flatten needs an operand with a batch axis");
+    if constexpr (rest<E>() != dyn)
+      return statix::reshape<E::values[0], rest<E>()>(std::forward<X>(x));
+    else {
+      static_assert(E::values[0] != dyn,
+                    "statix: nn::flatten of an operand whose batch and other extents are all dyn: make the image "
+                    "extents static");
+      return statix::reshape<E::values[0], dyn>(std::forward<X>(x));
+    }
+  }
+};
+
+/// Max pooling over K x K windows with stride K (as torch.nn.MaxPool2d(K)).
+template <std::size_t K>
+struct max_pool2d : stateless {
+  using accepted_extents = extents<dyn, dyn, dyn, dyn>;
+  static constexpr std::size_t out_extent(std::size_t n) { return n == dyn ? dyn : (n < K ? 0 : (n - K) / K + 1); }
+  template <class E>
+  using output_extents = extents<E::values[0], E::values[1], out_extent(E::values[2]), out_extent(E::values[3])>;
+  template <operand X>
+  auto operator()(X&& x) const {
+    return statix::max_pool2d<K>(std::forward<X>(x));
+  }
+};
+
+}  // namespace statix::nn

@@ -1,0 +1,196 @@
+// The main job: train an MLP (784-256-10) or a CNN (conv3x3 32 -> pool -> conv3x3 64 -> pool ->
+// linear) on Fashion-MNIST, written with sx::nn, sx::optim and sx::io. Prints a progress bar per
+// epoch and the test accuracy after each; writes the curves as CSV.
+//
+//   train_fashion_mnist --model mlp --epochs 5 --csv curves.csv
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <statix/io.hpp>
+#include <statix/nn.hpp>
+#include <statix/optim.hpp>
+
+namespace sx = statix;
+namespace nn = statix::nn;
+
+namespace {
+
+using images = sx::tensor<float, sx::dyn, 1, 28, 28>;
+using labels = sx::tensor<std::int32_t, sx::dyn>;
+
+using mlp = nn::sequential<nn::flatten, nn::linear<784, 256>, nn::relu, nn::linear<256, 10>>;
+using cnn = nn::sequential<nn::conv2d<1, 32, 3>, nn::relu, nn::max_pool2d<2>,   //
+                           nn::conv2d<32, 64, 3>, nn::relu, nn::max_pool2d<2>,  //
+                           nn::flatten, nn::linear<64 * 7 * 7, 10>>;
+
+struct settings {
+  std::string model = "mlp";
+  std::string optimizer = "adam";
+  std::size_t epochs = 5;
+  std::size_t batch_size = 128;
+  double lr = 1e-3;
+  std::uint64_t seed = 0;
+  std::string data = "/usr/share/datasets/fashion-mnist";
+  std::string csv;
+  std::size_t limit = 0;  // use only the first `limit` training images (0: all)
+};
+
+/// Images scaled to [0, 1] and standardized with the training set's mean and deviation.
+images load_images(const std::string& path, std::size_t limit) {
+  images x = sx::io::read_idx(path).to_tensor<float, sx::dyn, 1, 28, 28>();
+  if (limit != 0 && limit < x.extent(0)) {
+    images head(limit);
+    std::copy_n(x.data(), head.size(), head.data());
+    x = std::move(head);
+  }
+  x = (x / 255.f - 0.2860f) / 0.3530f;
+  return x;
+}
+labels load_labels(const std::string& path, std::size_t limit) {
+  labels y = sx::io::read_idx(path).to_tensor<std::int32_t, sx::dyn>();
+  if (limit != 0 && limit < y.size()) {
+    labels head(limit);
+    std::copy_n(y.data(), limit, head.data());
+    y = std::move(head);
+  }
+  return y;
+}
+
+std::string clock(double seconds) {
+  const long s = static_cast<long>(seconds + 0.5);
+  char out[32];
+  std::snprintf(out, sizeof out, "%02ld:%02ld", s / 60, s % 60);
+  return out;
+}
+
+/// One line, rewritten in place on a terminal: batches done, running loss, samples/s, ETA.
+class progress_bar {
+ public:
+  progress_bar(std::size_t epoch, std::size_t epochs, std::size_t batches)
+      : epoch_(epoch), epochs_(epochs), batches_(batches), tty_(isatty(fileno(stdout)) != 0) {}
+  void update(std::size_t done, double loss, std::size_t samples, double seconds, bool last) {
+    const bool due = seconds - shown_ >= 0.1;
+    if (!last && !(tty_ && due)) return;
+    shown_ = seconds;
+    constexpr std::size_t width = 30;
+    const std::size_t filled = batches_ == 0 ? width : done * width / batches_;
+    std::string bar(filled, '=');
+    if (filled < width) bar += '>' + std::string(width - filled - 1, ' ');
+    const double rate = seconds > 0 ? samples / seconds : 0;
+    const double eta = done == 0 ? 0 : seconds * double(batches_ - done) / double(done);
+    std::printf("%sepoch %zu/%zu [%s] %zu/%zu loss %.4f %.0f samples/s %s %s%s", tty_ ? "\r" : "", epoch_, epochs_,
+                bar.c_str(), done, batches_, loss, rate, last ? "took" : "ETA", clock(last ? seconds : eta).c_str(),
+                last ? "\n" : "");
+    std::fflush(stdout);
+  }
+
+ private:
+  std::size_t epoch_, epochs_, batches_;
+  bool tty_;
+  double shown_ = -1;
+};
+
+template <class Model>
+double test_accuracy(Model& model, const images& x, const labels& y) {
+  model.eval();
+  sx::io::loader<float, 1, 28, 28> batches(x, y, {.batch_size = 1000, .shuffle = false});
+  typename decltype(batches)::batch b;
+  double correct = 0;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    batches.fetch(i, b);
+    correct += sx::eval(sx::sum(sx::cast<float>(sx::argmax<1>(model(b.inputs)) == b.labels)))();
+  }
+  model.train();
+  return correct / double(y.size());
+}
+
+template <class Model, class Optimizer>
+int train(Model& model, Optimizer& optimizer, const settings& s) {
+  const images train_x = load_images(s.data + "/train-images-idx3-ubyte.gz", s.limit);
+  const labels train_y = load_labels(s.data + "/train-labels-idx1-ubyte.gz", s.limit);
+  const images test_x = load_images(s.data + "/t10k-images-idx3-ubyte.gz", 0);
+  const labels test_y = load_labels(s.data + "/t10k-labels-idx1-ubyte.gz", 0);
+  std::printf(
+      "model %s (%zu parameter tensors), optimizer %s, lr %g, batch %zu, seed %llu; %zu training and %zu "
+      "test images\n",
+      s.model.c_str(), std::tuple_size_v<decltype(model.parameters())>, s.optimizer.c_str(), s.lr, s.batch_size,
+      static_cast<unsigned long long>(s.seed), train_y.size(), test_y.size());
+
+  std::ofstream csv;
+  if (!s.csv.empty()) {
+    csv.open(s.csv);
+    csv << "epoch,train_loss,test_accuracy,seconds,samples_per_second\n";
+  }
+  sx::io::loader<float, 1, 28, 28> batches(train_x, train_y, {.batch_size = s.batch_size, .seed = s.seed});
+  typename decltype(batches)::batch b;
+  double accuracy = 0;
+  for (std::size_t epoch = 1; epoch <= s.epochs; ++epoch) {
+    batches.set_epoch(epoch - 1);
+    progress_bar bar(epoch, s.epochs, batches.size());
+    const auto start = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    std::size_t seen = 0;
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      batches.fetch(i, b);
+      auto [loss, grads] = nn::value_and_gradients(nn::cross_entropy(model(b.inputs), b.labels), model);
+      optimizer.step(grads);
+      loss_sum += double(loss) * double(b.size());
+      seen += b.size();
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      bar.update(i + 1, loss_sum / double(seen), seen, seconds, i + 1 == batches.size());
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    accuracy = test_accuracy(model, test_x, test_y);
+    std::printf("epoch %zu: train loss %.4f, test accuracy %.2f%%, %.0f samples/s\n", epoch, loss_sum / double(seen),
+                100 * accuracy, double(seen) / seconds);
+    if (csv.is_open())
+      csv << epoch << ',' << loss_sum / double(seen) << ',' << accuracy << ',' << seconds << ','
+          << double(seen) / seconds << '\n';
+  }
+  std::printf("final test accuracy: %.2f%%\n", 100 * accuracy);
+  return 0;
+}
+
+template <class Model>
+int run(const settings& s) {
+  Model model(sx::random::key(s.seed));
+  if (s.optimizer == "sgd") {
+    sx::optim::sgd optimizer(model.parameters(), {.lr = s.lr, .momentum = 0.9});
+    return train(model, optimizer, s);
+  }
+  if (s.optimizer == "adamw") {
+    sx::optim::adamw optimizer(model.parameters(), {.lr = s.lr, .weight_decay = 0.01});
+    return train(model, optimizer, s);
+  }
+  sx::optim::adam optimizer(model.parameters(), {.lr = s.lr});
+  return train(model, optimizer, s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settings s;
+  CLI::App app{"Train an MLP or a CNN on Fashion-MNIST with statix"};
+  app.add_option("--model", s.model, "mlp or cnn")->check(CLI::IsMember({"mlp", "cnn"}));
+  app.add_option("--epochs", s.epochs, "passes over the training set");
+  app.add_option("--batch-size", s.batch_size, "images per step")->check(CLI::PositiveNumber);
+  app.add_option("--lr", s.lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--optimizer", s.optimizer, "adam, adamw or sgd (momentum 0.9)")
+      ->check(CLI::IsMember({"adam", "adamw", "sgd"}));
+  app.add_option("--seed", s.seed, "initialization and shuffling seed");
+  app.add_option("--data", s.data, "directory with the four Fashion-MNIST IDX files");
+  app.add_option("--csv", s.csv, "write epoch, loss, accuracy, time and samples/s here");
+  app.add_option("--limit", s.limit, "train on the first N images only (0: all)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return s.model == "cnn" ? run<cnn>(s) : run<mlp>(s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
