@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Plots the curves train_fashion_mnist writes (--csv): training loss and test accuracy per epoch.
 
     scripts/plot_training.py build/release/fashion_mnist_mlp.csv [out.png]
