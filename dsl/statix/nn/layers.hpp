@@ -17,13 +17,7 @@ namespace statix::nn {
 /// True when extents `Got` fit the extents a layer accepts (same rank; `dyn` on either side fits).
 template <class Got, class Accepted>
 constexpr bool fits() {
-  if constexpr (Got::rank != Accepted::rank) {
-    return false;
-  } else {
-    for (std::size_t k = 0; k < Got::rank; ++k)
-      if (Got::values[k] != Accepted::values[k] && Got::values[k] != dyn && Accepted::values[k] != dyn) return false;
-    return true;
-  }
+  return statix::detail::same_static_extents<Got, Accepted>();
 }
 
 /// A layer without parameters: nothing to initialize, name or update.
@@ -42,37 +36,45 @@ void uniform_fill(tensor<T, E...>& t, random::key k, double bound) {
 }
 }  // namespace detail
 
-/// y = x W^T + b for x (batch, In): W is (Out, In) as in PyTorch, so saved files load there as is.
-template <std::size_t In, std::size_t Out, floating_dtype T = float>
-struct linear {
-  using value_type = T;
-  using accepted_extents = extents<dyn, In>;
-  template <class E>
-  using output_extents = extents<E::values[0], Out>;
+/// A layer with a weight and a bias, both drawn from U(-1/sqrt(FanIn), 1/sqrt(FanIn)) (PyTorch's
+/// Kaiming-uniform default with a = sqrt(5), and its bias rule).
+template <class Weight, class Bias, std::size_t FanIn>
+struct weight_and_bias {
   static constexpr std::array<std::string_view, 2> parameter_names{"weight", "bias"};
 
-  tensor<T, Out, In> weight;
-  tensor<T, Out> bias;
+  Weight weight;
+  Bias bias;
 
-  explicit linear(random::key k = random::key{0}) { reset_parameters(k); }
+  explicit weight_and_bias(random::key k) { reset_parameters(k); }
   void reset_parameters(random::key k) {
-    const double bound = 1 / std::sqrt(double(In));
+    const double bound = 1 / std::sqrt(double(FanIn));
     detail::uniform_fill(weight, k.fold_in(0), bound);
     detail::uniform_fill(bias, k.fold_in(1), bound);
   }
   auto parameters() { return std::tie(weight, bias); }
   auto parameters() const { return std::tie(weight, bias); }
+};
+
+/// y = x W^T + b for x (batch, In): W is (Out, In) as in PyTorch, so saved files load there as is.
+template <std::size_t In, std::size_t Out, floating_dtype T = float>
+struct linear : weight_and_bias<tensor<T, Out, In>, tensor<T, Out>, In> {
+  using value_type = T;
+  using accepted_extents = extents<dyn, In>;
+  template <class E>
+  using output_extents = extents<E::values[0], Out>;
+
+  explicit linear(random::key k = random::key{0}) : linear::weight_and_bias(k) {}
 
   template <operand X>
   auto operator()(X&& x) const {
-    return statix::matmul(std::forward<X>(x), statix::transpose(weight)) + bias;
+    return statix::matmul(std::forward<X>(x), statix::transpose(this->weight)) + this->bias;
   }
 };
 
 /// y = conv2d(x, W) + b for x (batch, Cin, H, W): W is (Cout, Cin, K, K), b (Cout), as in PyTorch.
 template <std::size_t Cin, std::size_t Cout, std::size_t K, std::size_t Stride = 1, std::size_t Pad = K / 2,
           floating_dtype T = float>
-struct conv2d {
+struct conv2d : weight_and_bias<tensor<T, Cout, Cin, K, K>, tensor<T, Cout>, Cin * K * K> {
   static_assert(K == 1 || K == 3 || K == 5 || K == 7, "statix: nn::conv2d supports kernel sizes 1, 3, 5 and 7");
   static_assert(Stride >= 1, "statix: nn::conv2d needs a stride of at least 1");
   using value_type = T;
@@ -82,23 +84,12 @@ struct conv2d {
   }
   template <class E>
   using output_extents = extents<E::values[0], Cout, out_extent(E::values[2]), out_extent(E::values[3])>;
-  static constexpr std::array<std::string_view, 2> parameter_names{"weight", "bias"};
 
-  tensor<T, Cout, Cin, K, K> weight;
-  tensor<T, Cout> bias;
-
-  explicit conv2d(random::key k = random::key{0}) { reset_parameters(k); }
-  void reset_parameters(random::key k) {
-    const double bound = 1 / std::sqrt(double(Cin * K * K));
-    detail::uniform_fill(weight, k.fold_in(0), bound);
-    detail::uniform_fill(bias, k.fold_in(1), bound);
-  }
-  auto parameters() { return std::tie(weight, bias); }
-  auto parameters() const { return std::tie(weight, bias); }
+  explicit conv2d(random::key k = random::key{0}) : conv2d::weight_and_bias(k) {}
 
   template <operand X>
   auto operator()(X&& x) const {
-    return statix::conv2d<Stride, Pad>(std::forward<X>(x), weight) + statix::reshape<Cout, 1, 1>(bias);
+    return statix::conv2d<Stride, Pad>(std::forward<X>(x), this->weight) + statix::reshape<Cout, 1, 1>(this->bias);
   }
 };
 
