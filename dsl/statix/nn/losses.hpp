@@ -8,8 +8,9 @@
 namespace statix::nn {
 
 /// Mean over the batch of -log softmax(logits)[label]: logits (batch, classes), labels int32 (batch).
-/// Computed as logsumexp(row) - row[label], which is stable for any magnitude of the logits; its
-/// gradient is (softmax(logits) - onehot(labels)) / batch.
+/// log_softmax shifts each row by its maximum, so any magnitude of the logits is stable; its gradient
+/// is (softmax(logits) - onehot(labels)) / batch. The logits are read once: the reverse pass runs
+/// once per use of a subexpression, so a second read would repeat the model's whole backward pass.
 template <operand Logits, operand Labels>
 auto cross_entropy(Logits&& logits, Labels&& labels) {
   using E = extents_t<Logits>;
@@ -20,8 +21,8 @@ auto cross_entropy(Logits&& logits, Labels&& labels) {
   static_assert(E::values[1] != dyn, "statix: nn::cross_entropy needs a static number of classes");
   constexpr std::size_t classes = E::values[1];
   auto is_label = statix::reshape<dyn, 1>(std::forward<Labels>(labels)) == arange<std::int32_t, classes>();
-  auto picked = statix::sum<1>(where(std::move(is_label), logits, T(0)));
-  return statix::mean(statix::logsumexp<1>(std::forward<Logits>(logits)) - std::move(picked));
+  auto log_p = statix::log_softmax<1>(std::forward<Logits>(logits));
+  return -statix::mean(statix::sum<1>(where(std::move(is_label), std::move(log_p), T(0))));
 }
 
 /// Mean of the squared differences.
