@@ -1,7 +1,7 @@
 // dsl/: layers against double-precision references, sequential models (shape flow, names, modes),
 // losses (stability, gradients), optimizers against double-precision references of PyTorch's
 // formulas over 100 steps, IDX files (valid and corrupt), the batch loader.
-#include "support.hpp"
+#include "dsl_support.hpp"
 
 #include <zlib.h>
 
@@ -138,36 +138,6 @@ BOOST_AUTO_TEST_CASE(cnn_shapes_flow_at_compile_time) {
   BOOST_TEST(y.extent(0) == 2u);
   BOOST_TEST(cnn::parameter_names().size() == 6u);
   BOOST_TEST(cnn::parameter_names()[4] == "7.weight");
-}
-
-/// The gradients nn::value_and_gradients gives for every parameter of `model` against central
-/// differences of the loss, perturbing the model's own parameters in place (double precision).
-template <class Model, class Loss>
-void check_model_gradients(const std::string& what, Model& model, Loss loss) {
-  // Not a structured binding: clang 14 cannot capture one in the lambda below.
-  const auto result = nn::value_and_gradients(loss(), model);
-  const auto& grads = result.second;
-  BOOST_TEST(result.first == sx::eval(loss())(), boost::test_tools::tolerance(1e-13));
-  auto params = model.parameters();
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    auto check = [&](auto& p, const auto& g, std::size_t index) {
-      for (std::size_t i = 0; i < p.size(); ++i) {
-        double& x = p.data()[i];
-        const double keep = x, h = 1e-6 * std::max(1.0, std::abs(keep));
-        x = keep + h;
-        const double up = sx::eval(loss())();
-        x = keep - h;
-        const double down = sx::eval(loss())();
-        x = keep;
-        const double numeric = (up - down) / (2 * h), analytic = g.data()[i];
-        BOOST_TEST_REQUIRE(std::abs(numeric - analytic) <= 1e-7 + 1e-5 * std::abs(numeric),
-                           what << ": " << Model::parameter_names()[index] << "[" << i << "] analytic " << analytic
-                                << ", numeric " << numeric);
-      }
-    };
-    (check(std::get<I>(params), std::get<I>(grads), I), ...);
-  }
-  (std::make_index_sequence<std::tuple_size_v<decltype(params)>>{});
 }
 
 BOOST_AUTO_TEST_CASE(gradients_of_models_match_finite_differences) {

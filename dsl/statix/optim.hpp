@@ -6,12 +6,17 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <map>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
+#include <statix/io/error.hpp>
 #include <statix/statix.hpp>
 
 namespace statix::optim {
@@ -33,6 +38,18 @@ class optimizer_base {
   /// Steps taken so far.
   std::size_t steps() const { return steps_; }
 
+  /// What a checkpoint keeps besides the state tensors (sx::io::save writes it into the file's metadata).
+  std::map<std::string, std::string> metadata() const { return {{"step", std::to_string(steps_)}}; }
+  /// The step count back from a checkpoint's metadata; throws io_error, changing nothing, without one.
+  void restore_metadata(const std::map<std::string, std::string>& meta) {
+    const auto it = meta.find("step");
+    std::size_t steps = 0;
+    if (it == meta.end() ||
+        std::from_chars(it->second.data(), it->second.data() + it->second.size(), steps).ec != std::errc{})
+      throw io_error("statix: the optimizer's checkpoint has no step count in its metadata");
+    steps_ = steps;
+  }
+
  protected:
   template <class Tuple>
   static auto state_like(const Tuple& params) {
@@ -49,6 +66,13 @@ class optimizer_base {
       (f(flat(std::get<I>(params_)), flat(std::get<I>(grads)), std::integral_constant<std::size_t, I>{}), ...);
     }
     (std::index_sequence_for<P...>{});
+  }
+  /// "state.<i>.<kind>" for parameter i, as PyTorch's optimizer state_dict keys its per-parameter state.
+  static std::vector<std::string> names_of(std::initializer_list<const char*> kinds) {
+    std::vector<std::string> names;
+    for (const char* kind : kinds)
+      for (std::size_t i = 0; i < size; ++i) names.push_back("state." + std::to_string(i) + "." + kind);
+    return names;
   }
   template <class Dense>
   static auto flat(Dense& t) {
@@ -88,6 +112,11 @@ class sgd : public detail::optimizer_base<P...> {
       throw std::invalid_argument("statix: sgd with nesterov needs a momentum > 0 and zero dampening");
   }
   const sgd_options& options() const { return options_; }
+  /// The momentum buffers (zeros until the first step with momentum), for checkpoints.
+  auto state() {
+    return std::apply([](auto&... b) { return std::tie(b...); }, momentum_);
+  }
+  static std::vector<std::string> state_names() { return base::names_of({"momentum_buffer"}); }
 
   template <class Grads>
   void step(const Grads& grads) {
@@ -136,10 +165,18 @@ class adam_family : public optimizer_base<P...> {
 
  public:
   adam_family(std::tuple<P&...> params, adam_options options)
-      : base(params), options_(options), m_(base::state_like(params)), v_(base::state_like(params)) {
-    if (options.amsgrad) v_max_ = base::state_like(params);
-  }
+      : base(params),
+        options_(options),
+        m_(base::state_like(params)),
+        v_(base::state_like(params)),
+        v_max_(base::state_like(params)) {}
   const adam_options& options() const { return options_; }
+  /// The moments (and AMSGrad's running maximum, zeros without amsgrad), for checkpoints.
+  auto state() {
+    auto refs = [](auto& tuple) { return std::apply([](auto&... t) { return std::tie(t...); }, tuple); };
+    return std::tuple_cat(refs(m_), refs(v_), refs(v_max_));
+  }
+  static std::vector<std::string> state_names() { return base::names_of({"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}); }
 
   /// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; (AMSGrad: v_max = max(v_max, v), used for v);
   /// p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), as torch.optim.Adam computes it.

@@ -208,6 +208,16 @@ auto uniform(random::key k, I... dynamic_extents) {
   return index_expr<T, Ext, detail::uniform_gen<T>>{detail::fill_dynamic<Ext>(dynamic_extents...), {k}};
 }
 
+/// uniform_like(key, x): independent U[0, 1) values of x's floating dtype and shape (x is not read).
+template <operand X>
+  requires floating_dtype<std::remove_const_t<typename node_t<X>::value_type>>
+auto uniform_like(random::key k, const X& x) {
+  using N = node_t<const X&>;
+  using T = std::remove_const_t<typename N::value_type>;
+  using Ext = typename N::extents_type;
+  return index_expr<T, Ext, detail::uniform_gen<T>>{as_node(x).shape(), {k}};
+}
+
 /// randn<T, E...>(key, dynamic extents...): independent standard normal values.
 template <floating_dtype T, std::size_t... E, std::integral... I>
   requires(sizeof...(I) == extents<E...>::dynamic_count)

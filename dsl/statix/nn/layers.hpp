@@ -7,6 +7,8 @@
 
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <stdexcept>
 #include <string_view>
 #include <tuple>
 
@@ -164,6 +166,135 @@ struct max_pool2d : stateless {
   auto operator()(X&& x) const {
     return statix::max_pool2d<K>(std::forward<X>(x));
   }
+};
+
+/// Batch normalization over the channel axis 1 of (batch, C) (Rank 2) or (batch, C, H, W) (Rank 4),
+/// as torch.nn.BatchNorm1d/2d: in training mode y = (x - mean) / sqrt(var + eps) * weight + bias with
+/// the batch's statistics (biased variance; the gradient flows through them), and the running
+/// statistics move by `momentum` towards the batch's (unbiased variance); in evaluation mode the
+/// running statistics normalize. The running statistics and num_batches_tracked are state (saved and
+/// loaded) but not parameters (not optimized).
+///
+/// Building the training-mode expression evaluates the batch statistics once for the running update,
+/// so the layers before a batch norm run once more per training step than they would without it.
+template <std::size_t C, std::size_t Rank, floating_dtype T = float>
+struct batch_norm {
+  static_assert(Rank == 2 || Rank == 4, "statix: batch norm normalizes (batch, C) or (batch, C, H, W)");
+  static constexpr std::array<std::string_view, 2> parameter_names{"weight", "bias"};
+  static constexpr std::array<std::string_view, 5> state_names{"weight", "bias", "running_mean", "running_var",
+                                                               "num_batches_tracked"};
+  using value_type = T;
+  using accepted_extents = std::conditional_t<Rank == 2, extents<dyn, C>, extents<dyn, C, dyn, dyn>>;
+  template <class E>
+  using output_extents = E;
+
+  tensor<T, C> weight, bias;
+  tensor<T, C> running_mean, running_var;
+  tensor<std::int32_t> num_batches_tracked;
+  double momentum = 0.1;
+  double eps = 1e-5;
+
+  explicit batch_norm(random::key k = random::key{0}) { reset_parameters(k); }
+  /// weight 1, bias 0, running mean 0, running variance 1 (PyTorch's reset; the key is not used).
+  void reset_parameters(random::key) {
+    weight.fill(1);
+    bias.fill(0);
+    running_mean.fill(0);
+    running_var.fill(1);
+    num_batches_tracked.fill(0);
+  }
+  auto parameters() { return std::tie(weight, bias); }
+  auto parameters() const { return std::tie(weight, bias); }
+  auto state() { return std::tie(weight, bias, running_mean, running_var, num_batches_tracked); }
+  auto state() const { return std::tie(weight, bias, running_mean, running_var, num_batches_tracked); }
+  void set_training(bool on) { training_ = on; }
+  bool is_training() const { return training_; }
+
+  /// Not const: in training mode it updates the running statistics, as a PyTorch forward does.
+  template <operand X>
+  auto operator()(X&& x) {
+    static_assert(extents_t<X>::rank == Rank, "statix: batch norm's input has the wrong rank");
+    auto per_channel = [](auto&& v) {  // (C) lined up with axis 1 of x; a tensor by reference
+      if constexpr (Rank == 2)
+        return as_node(std::forward<decltype(v)>(v));
+      else
+        return statix::reshape<C, 1, 1>(std::forward<decltype(v)>(v));
+    };
+    auto mean_over_batch = [](auto&& v) {
+      if constexpr (Rank == 2)
+        return statix::mean<0>(std::forward<decltype(v)>(v));
+      else
+        return statix::mean<0, 2, 3>(std::forward<decltype(v)>(v));
+    };
+    const T epsilon(eps);
+    auto node = as_node(std::forward<X>(x));  // a temporary tensor is owned by the expression
+    if (training_) update_running_statistics(node, per_channel, mean_over_batch);
+    // One expression for both modes: only the per-channel statistics differ, so the choice is between
+    // two (C) vectors and the gradient carries one copy of everything downstream.
+    auto batch_mean = mean_over_batch(node);
+    auto batch_rstd = statix::rsqrt(mean_over_batch(statix::square(node - per_channel(batch_mean))) + epsilon);
+    auto mean = statix::choose(training_, std::move(batch_mean), running_mean);
+    auto rstd = statix::choose(training_, std::move(batch_rstd), statix::rsqrt(running_var + epsilon));
+    return (node - per_channel(std::move(mean))) * per_channel(std::move(rstd) * weight) + per_channel(bias);
+  }
+
+ private:
+  template <class X, class PerChannel, class Mean>
+  void update_running_statistics(const X& x, PerChannel per_channel, Mean mean_over_batch) {
+    const auto& shape = x.shape();
+    std::size_t n = 1;
+    for (std::size_t d = 0; d < Rank; ++d)
+      if (d != 1) n *= shape[d];
+    if (n < 2) throw std::invalid_argument("statix: batch norm in training mode needs more than one value per channel");
+    tensor<T, C> batch_mean, batch_var;
+    batch_mean = mean_over_batch(x);
+    batch_var = mean_over_batch(statix::square(x - per_channel(batch_mean)));
+    const T keep(1 - momentum), mix(momentum), unbias(double(n) / double(n - 1));
+    fuse(out(running_mean) = keep * running_mean + mix * batch_mean,
+         out(running_var) = keep * running_var + mix * unbias * batch_var);
+    num_batches_tracked = num_batches_tracked + 1;
+  }
+  bool training_ = true;
+};
+template <std::size_t C, floating_dtype T = float>
+using batch_norm1d = batch_norm<C, 2, T>;
+template <std::size_t C, floating_dtype T = float>
+using batch_norm2d = batch_norm<C, 4, T>;
+
+/// Dropout with probability p, as torch.nn.Dropout: in training mode each element is zeroed with
+/// probability p and the rest are scaled by 1 / (1 - p); in evaluation mode the identity. The mask is
+/// counter-based (Philox of the element index under a key that changes every forward call), so it is
+/// generated inside the fused loop and never stored.
+struct dropout : stateless {
+  template <class E>
+  using output_extents = E;
+
+  double p = 0.5;
+
+  explicit dropout(double probability = 0.5) : p(probability) {
+    if (!(p >= 0 && p < 1)) throw std::invalid_argument("statix: dropout needs a probability in [0, 1)");
+  }
+  void reset_parameters(random::key k) {
+    key_ = k;
+    calls_ = 0;
+  }
+  void set_training(bool on) { training_ = on; }
+  bool is_training() const { return training_; }
+
+  template <operand X>
+  auto operator()(X&& x) {
+    using T = std::remove_const_t<value_type_t<X>>;
+    auto node = as_node(std::forward<X>(x));
+    auto keep = statix::uniform_like(key_.fold_in(calls_), node) >= T(p);
+    if (training_) ++calls_;
+    auto masked = statix::where(std::move(keep), node * T(1 / (1 - p)), T(0));
+    return statix::choose(training_ && p > 0, std::move(masked), std::move(node));
+  }
+
+ private:
+  random::key key_{0};
+  std::uint64_t calls_ = 0;
+  bool training_ = true;
 };
 
 }  // namespace statix::nn

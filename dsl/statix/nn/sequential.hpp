@@ -27,6 +27,12 @@ struct layers_compose {
                 "follows it) does not fit the input the next layer accepts (its shape follows it; -1 is any "
                 "extent)");
 };
+template <class InputShape, class BodyOutputShape, bool Ok>
+struct residual_keeps_shape {
+  static_assert(Ok,
+                "statix: shape mismatch in residual: x + body(x) needs the body to give back the shape it gets; "
+                "the input's shape is named first above, the body's output second");
+};
 template <class InputShape, class AcceptedShape, bool Ok>
 struct model_input {
   static_assert(Ok,
@@ -57,15 +63,52 @@ struct accepted<Layer, E> {
   using type = typename Layer::accepted_extents;
 };
 
+/// A layer's accepted_extents, for layers made of layers (they accept what their first layer does).
+template <class Layer>
+struct accepted_extents_of {};
+template <class Layer>
+  requires requires {
+    typename Layer::accepted_extents;
+  }
+struct accepted_extents_of<Layer> {
+  using accepted_extents = typename Layer::accepted_extents;
+};
+
 template <class Layer>
 concept has_training_mode = requires(Layer& l) {
   l.set_training(true);
 };
 
+/// A layer's names: a static array, or a static function for layers that hold layers.
+template <class Layer>
+std::vector<std::string> parameter_names_of() {
+  if constexpr (requires { Layer::parameter_names(); })
+    return Layer::parameter_names();
+  else
+    return {Layer::parameter_names.begin(), Layer::parameter_names.end()};
+}
+/// The names of a layer's state (what is saved): its parameters, then its buffers.
+template <class Layer>
+std::vector<std::string> state_names_of() {
+  if constexpr (requires { Layer::state_names(); })
+    return Layer::state_names();
+  else if constexpr (requires { Layer::state_names.size(); })
+    return {Layer::state_names.begin(), Layer::state_names.end()};
+  else
+    return parameter_names_of<Layer>();
+}
+template <class Layer>
+auto state_of(Layer& l) {
+  if constexpr (requires { l.state(); })
+    return l.state();
+  else
+    return l.parameters();
+}
+
 }  // namespace detail
 
 template <class... L>
-class sequential {
+class sequential : public detail::accepted_extents_of<std::tuple_element_t<0, std::tuple<L..., void>>> {
   static_assert(sizeof...(L) > 0, "statix: a sequential model needs at least one layer");
   using layers_type = std::tuple<L...>;
   template <std::size_t I>
@@ -90,11 +133,20 @@ class sequential {
     (std::index_sequence_for<L...>{});
   }
 
-  /// The model applied to x: an expression of x and of every parameter.
+  /// The model applied to x: an expression of x and of every parameter. Not const: in training mode
+  /// a layer may update its state (batch norm's running statistics, dropout's key).
+  template <operand X>
+  auto operator()(X&& x) {
+    if constexpr (check_from<0, extents_t<X>>())
+      return apply<0>(layers_, std::forward<X>(x));
+    else
+      return statix::detail::rule_failed<value_type_t<X>>();
+  }
+  /// For models whose layers keep no state that a forward pass changes.
   template <operand X>
   auto operator()(X&& x) const {
     if constexpr (check_from<0, extents_t<X>>())
-      return apply<0>(std::forward<X>(x));
+      return apply<0>(layers_, std::forward<X>(x));
     else
       return statix::detail::rule_failed<value_type_t<X>>();
   }
@@ -118,7 +170,23 @@ class sequential {
   static std::vector<std::string> parameter_names() {
     std::vector<std::string> names;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (add_names(names, I, layer_type<I>::parameter_names), ...);
+      (add_names(names, I, detail::parameter_names_of<layer_type<I>>()), ...);
+    }
+    (std::index_sequence_for<L...>{});
+    return names;
+  }
+  /// Everything a saved model holds, as PyTorch's state_dict: each layer's parameters, then its buffers
+  /// (batch norm's running statistics).
+  auto state() {
+    return std::apply([](auto&... l) { return std::tuple_cat(detail::state_of(l)...); }, layers_);
+  }
+  auto state() const {
+    return std::apply([](const auto&... l) { return std::tuple_cat(detail::state_of(l)...); }, layers_);
+  }
+  static std::vector<std::string> state_names() {
+    std::vector<std::string> names;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (add_names(names, I, detail::state_names_of<layer_type<I>>()), ...);
     }
     (std::index_sequence_for<L...>{});
     return names;
@@ -130,6 +198,7 @@ class sequential {
   }
   void eval() { train(false); }
   bool is_training() const { return training_; }
+  void set_training(bool on) { train(on); }
 
  private:
   /// Walks the shapes from layer I on, given the extents E that reach it; false at the first layer
@@ -154,18 +223,31 @@ class sequential {
     }
   }
 
-  template <std::size_t I, class X>
-  auto apply(X&& x) const {
+  template <std::size_t I, class E>
+  static auto flow() {
+    if constexpr (I == size)
+      return std::type_identity<E>{};
+    else
+      return flow<I + 1, typename layer_type<I>::template output_extents<E>>();
+  }
+
+ public:
+  /// As a layer (a sequential inside a model): it accepts what its first layer does, and makes what its
+  /// last layer makes.
+  template <class E>
+  using output_extents = typename decltype(flow<0, E>())::type;
+
+ private:
+  template <std::size_t I, class Layers, class X>
+  static auto apply(Layers& layers, X&& x) {
     if constexpr (I == size)
       return std::forward<X>(x);
     else
-      return apply<I + 1>(std::get<I>(layers_)(std::forward<X>(x)));
+      return apply<I + 1>(layers, std::get<I>(layers)(std::forward<X>(x)));
   }
 
-  template <std::size_t N>
-  static void add_names(std::vector<std::string>& names, std::size_t index,
-                        const std::array<std::string_view, N>& own) {
-    for (std::string_view name : own) names.push_back(std::to_string(index) + "." + std::string(name));
+  static void add_names(std::vector<std::string>& names, std::size_t index, const std::vector<std::string>& own) {
+    for (const std::string& name : own) names.push_back(std::to_string(index) + "." + name);
   }
   template <class Layer>
   static void set_mode(Layer& l, bool on) {
@@ -174,6 +256,49 @@ class sequential {
 
   layers_type layers_;
   bool training_ = true;
+};
+
+namespace detail {
+inline std::vector<std::string> prefixed(std::string_view prefix, std::vector<std::string> names) {
+  for (std::string& name : names) name.insert(0, prefix);
+  return names;
+}
+}  // namespace detail
+
+/// x + body(x), body being the layers L... in order; the body must give back the shape it gets. Names
+/// follow a PyTorch module that holds `self.body = nn.Sequential(...)`: "<i>.body.<j>.weight".
+template <class... L>
+struct residual : detail::accepted_extents_of<std::tuple_element_t<0, std::tuple<L...>>> {
+  using body_type = sequential<L...>;
+  template <class E>
+  using output_extents = E;
+
+  body_type body;
+
+  explicit residual(random::key k = random::key{0}) : body(k) {}
+  void reset_parameters(random::key k) { body.reset_parameters(k); }
+  static std::vector<std::string> parameter_names() { return detail::prefixed("body.", body_type::parameter_names()); }
+  static std::vector<std::string> state_names() { return detail::prefixed("body.", body_type::state_names()); }
+  auto parameters() { return body.parameters(); }
+  auto parameters() const { return body.parameters(); }
+  auto state() { return body.state(); }
+  auto state() const { return body.state(); }
+  void set_training(bool on) { body.train(on); }
+
+  template <operand X>
+  auto operator()(X&& x) {
+    using E = extents_t<X>;
+    using Out = typename body_type::template output_extents<E>;
+    constexpr bool ok = statix::detail::same_static_extents<Out, E>();
+    static_assert(
+        check::require<check::residual_keeps_shape<diagnostic::shape_of_t<E>, diagnostic::shape_of_t<Out>, ok>>);
+    if constexpr (ok) {
+      auto node = as_node(std::forward<X>(x));
+      return node + body(node);
+    } else {
+      return statix::detail::rule_failed<value_type_t<X>>();
+    }
+  }
 };
 
 /// The loss's value and the gradient of every parameter of `model` (in the order of parameters()),

@@ -199,6 +199,22 @@ struct choose_expr {
   }
 };
 
+/// choose(pick_first, a, b): `a` when pick_first, else `b`, decided when the expression is built (a
+/// layer's training or evaluation mode). One expression type for both; only the chosen one is ever
+/// evaluated or differentiated.
+template <operand A, operand B>
+auto choose(bool pick_first, A&& a, B&& b) {
+  using NA = node_t<A>;
+  using NB = node_t<B>;
+  static_assert(std::is_same_v<typename NA::value_type, typename NB::value_type>,
+                "statix: choose needs two expressions of the same dtype");
+  static_assert(detail::same_static_extents<typename NA::extents_type, typename NB::extents_type>(),
+                "statix: choose needs two expressions of the same shape");
+  using choice = choose_expr<NA, NB>;
+  if (pick_first) return choice::pick_first(as_node(std::forward<A>(a)));
+  return choice::pick_second(as_node(std::forward<B>(b)));
+}
+
 template <class N>
 inline constexpr bool is_literal = false;
 template <class T, long V>
