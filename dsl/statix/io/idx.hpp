@@ -140,9 +140,15 @@ inline idx_array read_idx(const std::string& path) {
   }
   if (count > max_bytes / element) throw fail("extents too large");
 
-  out.bytes.resize(count * element);
-  if (read(out.bytes.data(), out.bytes.size()) != out.bytes.size())
-    throw fail("truncated data: the extents need " + std::to_string(out.bytes.size()) + " bytes");
+  // Grown as the data arrives, so a header that claims gigabytes costs memory only if they are there.
+  const std::size_t expected = count * element;
+  constexpr std::size_t chunk = std::size_t{1} << 24;
+  while (out.bytes.size() < expected) {
+    const std::size_t have = out.bytes.size(), want = std::min(chunk, expected - have);
+    out.bytes.resize(have + want);
+    if (read(out.bytes.data() + have, want) != want)
+      throw fail("truncated data: the extents need " + std::to_string(expected) + " bytes");
+  }
   unsigned char extra;
   if (read(&extra, 1) != 0) throw fail("trailing data after " + std::to_string(out.bytes.size()) + " bytes");
   if constexpr (std::endian::native == std::endian::little) {
