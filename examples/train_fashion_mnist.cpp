@@ -1,12 +1,16 @@
 // The main job: train an MLP (784-256-10) or a CNN (conv3x3 32 -> pool -> conv3x3 64 -> pool ->
 // linear) on Fashion-MNIST, written with sx::nn, sx::optim and sx::io. Prints a progress bar per
-// epoch and the test accuracy after each; writes the curves as CSV.
+// epoch and the test accuracy after each; writes the curves as CSV and, after each epoch, a
+// checkpoint: the model as safetensors (PyTorch loads it with load_state_dict) and the optimizer's
+// state beside it, from which --resume carries on exactly where the run stopped.
 //
-//   train_fashion_mnist --model mlp --epochs 5 --csv curves.csv
+//   train_fashion_mnist --model mlp --epochs 5 --csv curves.csv --checkpoint mlp.safetensors
+//   train_fashion_mnist --model mlp --epochs 8 --csv curves.csv --checkpoint mlp.safetensors --resume
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -37,8 +41,16 @@ struct settings {
   std::uint64_t seed = 0;
   std::string data = "/usr/share/datasets/fashion-mnist";
   std::string csv;
-  std::size_t limit = 0;  // use only the first `limit` training images (0: all)
+  std::string checkpoint;  // written after every epoch when set
+  bool resume = false;     // start from the checkpoint
+  std::size_t limit = 0;   // use only the first `limit` training images (0: all)
 };
+
+/// The optimizer's state goes beside the model's file: "run.safetensors" -> "run.optimizer.safetensors".
+std::filesystem::path optimizer_path(const std::filesystem::path& model_path) {
+  std::filesystem::path p = model_path;
+  return p.replace_extension(".optimizer" + model_path.extension().string());
+}
 
 /// Images scaled to [0, 1] and standardized with the training set's mean and deviation.
 images load_images(const std::string& path, std::size_t limit) {
@@ -121,15 +133,30 @@ int train(Model& model, Optimizer& optimizer, const settings& s) {
       s.model.c_str(), std::tuple_size_v<decltype(model.parameters())>, s.optimizer.c_str(), s.lr, s.batch_size,
       static_cast<unsigned long long>(s.seed), train_y.size(), test_y.size());
 
+  std::size_t done_epochs = 0;
+  if (s.resume) {
+    // Both files are checked against the model and the optimizer before either is changed.
+    const auto meta = sx::io::load(s.checkpoint, model);
+    const auto optimizer_meta = sx::io::load(optimizer_path(s.checkpoint), optimizer);
+    if (!meta.contains("epoch") || !meta.contains("model") || meta.at("model") != s.model)
+      throw sx::io_error(s.checkpoint + ": not a checkpoint of the " + s.model + " model");
+    if (!optimizer_meta.contains("epoch") || optimizer_meta.at("epoch") != meta.at("epoch"))
+      throw sx::io_error(s.checkpoint + ": the model and optimizer files are from different epochs");
+    done_epochs = std::stoul(meta.at("epoch"));
+    std::printf("resumed from %s after epoch %zu (%zu optimizer steps)\n", s.checkpoint.c_str(), done_epochs,
+                optimizer.steps());
+  }
+
   std::ofstream csv;
   if (!s.csv.empty()) {
-    csv.open(s.csv);
-    csv << "epoch,train_loss,test_accuracy,seconds,samples_per_second\n";
+    const bool append = s.resume && std::filesystem::exists(s.csv);
+    csv.open(s.csv, append ? std::ios::app : std::ios::trunc);
+    if (!append) csv << "epoch,train_loss,test_accuracy,seconds,samples_per_second\n";
   }
   sx::io::loader<float, 1, 28, 28> batches(train_x, train_y, {.batch_size = s.batch_size, .seed = s.seed});
   typename decltype(batches)::batch b;
-  double accuracy = 0;
-  for (std::size_t epoch = 1; epoch <= s.epochs; ++epoch) {
+  double accuracy = done_epochs >= s.epochs ? test_accuracy(model, test_x, test_y) : 0;
+  for (std::size_t epoch = done_epochs + 1; epoch <= s.epochs; ++epoch) {
     batches.set_epoch(epoch - 1);
     progress_bar bar(epoch, s.epochs, batches.size());
     const auto start = std::chrono::steady_clock::now();
@@ -150,7 +177,12 @@ int train(Model& model, Optimizer& optimizer, const settings& s) {
                 100 * accuracy, double(seen) / seconds);
     if (csv.is_open())
       csv << epoch << ',' << loss_sum / double(seen) << ',' << accuracy << ',' << seconds << ','
-          << double(seen) / seconds << '\n';
+          << double(seen) / seconds << std::endl;
+    if (!s.checkpoint.empty()) {
+      // Each file is replaced atomically; both carry the epoch, so a resume can tell a pair apart.
+      sx::io::save(optimizer_path(s.checkpoint), optimizer, {{"epoch", std::to_string(epoch)}});
+      sx::io::save(s.checkpoint, model, {{"model", s.model}, {"epoch", std::to_string(epoch)}});
+    }
   }
   std::printf("final test accuracy: %.2f%%\n", 100 * accuracy);
   return 0;
@@ -186,6 +218,9 @@ int main(int argc, char** argv) {
   app.add_option("--data", s.data, "directory with the four Fashion-MNIST IDX files");
   app.add_option("--csv", s.csv, "write epoch, loss, accuracy, time and samples/s here");
   app.add_option("--limit", s.limit, "train on the first N images only (0: all)");
+  app.add_option("--checkpoint", s.checkpoint,
+                 "after each epoch, save the model here (safetensors) and the optimizer beside it");
+  app.add_flag("--resume", s.resume, "continue from --checkpoint up to --epochs")->needs("--checkpoint");
   CLI11_PARSE(app, argc, argv);
   try {
     return s.model == "cnn" ? run<cnn>(s) : run<mlp>(s);
