@@ -125,7 +125,9 @@ inline std::vector<std::span<const std::byte>> locate(std::span<const std::byte>
   std::vector<std::tuple<std::uint64_t, std::uint64_t, std::size_t>> ranges;  // begin, end, name
   std::vector<std::string> names;
   metadata file_meta;
-  for (const auto& [name, info] : header.items()) {
+  for (const auto& item : header.items()) {
+    const std::string& name = item.key();  // not a structured binding: clang 14 cannot capture one
+    const auto& info = item.value();
     if (name == "__metadata__") {
       if (!info.is_object()) throw fail("__metadata__ is not an object");
       for (const auto& [key, value] : info.items()) {
