@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <numbers>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -41,9 +43,11 @@ struct settings {
   std::uint64_t seed = 0;
   std::string data = "/usr/share/datasets/fashion-mnist";
   std::string csv;
-  std::string checkpoint;  // written after every epoch when set
-  bool resume = false;     // start from the checkpoint
-  std::size_t limit = 0;   // use only the first `limit` training images (0: all)
+  std::string schedule = "cosine";  // or "constant"
+  std::string checkpoint;           // written after every epoch when set
+  bool resume = false;              // start from the checkpoint
+  std::size_t stop_after = 0;       // stop after this epoch (0: run all), as an interruption would
+  std::size_t limit = 0;            // use only the first `limit` training images (0: all)
 };
 
 /// The optimizer's state goes beside the model's file: "run.safetensors" -> "run.optimizer.safetensors".
@@ -156,13 +160,20 @@ int train(Model& model, Optimizer& optimizer, const settings& s) {
   sx::io::loader<float, 1, 28, 28> batches(train_x, train_y, {.batch_size = s.batch_size, .seed = s.seed});
   typename decltype(batches)::batch b;
   double accuracy = done_epochs >= s.epochs ? test_accuracy(model, test_x, test_y) : 0;
-  for (std::size_t epoch = done_epochs + 1; epoch <= s.epochs; ++epoch) {
+  const std::size_t last_epoch = s.stop_after == 0 ? s.epochs : std::min(s.epochs, s.stop_after);
+  for (std::size_t epoch = done_epochs + 1; epoch <= last_epoch; ++epoch) {
     batches.set_epoch(epoch - 1);
     progress_bar bar(epoch, s.epochs, batches.size());
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
     std::size_t seen = 0;
     for (std::size_t i = 0; i < batches.size(); ++i) {
+      if (s.schedule == "cosine") {
+        // Cosine annealing from lr to 0 over the run (torch.optim.lr_scheduler.CosineAnnealingLR with
+        // T_max the run's steps), set per step; a resumed run continues the same curve.
+        const double progress = double(optimizer.steps()) / double(s.epochs * batches.size());
+        optimizer.set_lr(s.lr * 0.5 * (1 + std::cos(std::numbers::pi * progress)));
+      }
       batches.fetch(i, b);
       auto [loss, grads] = nn::value_and_gradients(nn::cross_entropy(model(b.inputs), b.labels), model);
       optimizer.step(grads);
@@ -211,7 +222,9 @@ int main(int argc, char** argv) {
   app.add_option("--model", s.model, "mlp or cnn")->check(CLI::IsMember({"mlp", "cnn"}));
   app.add_option("--epochs", s.epochs, "passes over the training set");
   app.add_option("--batch-size", s.batch_size, "images per step")->check(CLI::PositiveNumber);
-  app.add_option("--lr", s.lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--lr", s.lr, "learning rate (the peak of the cosine schedule)")->check(CLI::PositiveNumber);
+  app.add_option("--schedule", s.schedule, "cosine (lr annealed to 0 over the run) or constant")
+      ->check(CLI::IsMember({"cosine", "constant"}));
   app.add_option("--optimizer", s.optimizer, "adam, adamw or sgd (momentum 0.9)")
       ->check(CLI::IsMember({"adam", "adamw", "sgd"}));
   app.add_option("--seed", s.seed, "initialization and shuffling seed");
@@ -221,6 +234,8 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", s.checkpoint,
                  "after each epoch, save the model here (safetensors) and the optimizer beside it");
   app.add_flag("--resume", s.resume, "continue from --checkpoint up to --epochs")->needs("--checkpoint");
+  app.add_option("--stop-after", s.stop_after,
+                 "stop after this epoch, as an interruption would (resume with the same --epochs)");
   CLI11_PARSE(app, argc, argv);
   try {
     return s.model == "cnn" ? run<cnn>(s) : run<mlp>(s);

@@ -112,6 +112,9 @@ class sgd : public detail::optimizer_base<P...> {
       throw std::invalid_argument("statix: sgd with nesterov needs a momentum > 0 and zero dampening");
   }
   const sgd_options& options() const { return options_; }
+  /// The learning rate from the next step on (a schedule sets it before each step, as PyTorch's
+  /// schedulers set param_groups' lr).
+  void set_lr(double lr) { options_.lr = lr; }
   /// The momentum buffers (zeros until the first step with momentum), for checkpoints.
   auto state() {
     return std::apply([](auto&... b) { return std::tie(b...); }, momentum_);
@@ -171,6 +174,8 @@ class adam_family : public optimizer_base<P...> {
         v_(base::state_like(params)),
         v_max_(base::state_like(params)) {}
   const adam_options& options() const { return options_; }
+  /// The learning rate from the next step on (a schedule sets it before each step).
+  void set_lr(double lr) { options_.lr = lr; }
   /// The moments (and AMSGrad's running maximum, zeros without amsgrad), for checkpoints.
   auto state() {
     auto refs = [](auto& tuple) { return std::apply([](auto&... t) { return std::tie(t...); }, tuple); };
