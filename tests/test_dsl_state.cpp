@@ -138,6 +138,38 @@ BOOST_AUTO_TEST_CASE(state_names_modes_and_gradients) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(standardize_primitive_gradcheck_and_single_read) {
+  // The primitive alone, static and dyn extents, ranks 2 to 4, against central differences.
+  auto check = [](auto x, unsigned seed) {
+    using X = decltype(x);
+    fill_uniform(x, -2, 3, seed);
+    X weights = x;
+    fill_uniform(weights, -1, 1, seed + 1);
+    expect_gradcheck(
+        "standardize_channels",
+        [&](auto& v) {
+          using T = std::remove_const_t<sx::value_type_t<decltype(v)>>;
+          return sx::sum(sx::standardize_channels(v, 1e-5) * sx::cast<T>(weights));
+        },
+        x);
+  };
+  check(sx::tensor<double, 5, 3>(), 1);
+  check(sx::tensor<double, sx::dyn, 4, 3>(3), 2);
+  check(sx::tensor<double, 2, 3, 2, 5>(), 3);
+  check(sx::tensor<double, sx::dyn, 2, 3, 3>(2), 4);
+
+  // A batch norm reads its input once: the backward products of the layer before it run once.
+  using model_type = nn::sequential<nn::linear<16, 8>, nn::batch_norm1d<8>, nn::relu, nn::linear<8, 3>>;
+  model_type model(sx::random::key{2});
+  const auto x = random_tensor<float, sx::dyn, 16>(3, -1, 1, 12);
+  sx::tensor<std::int32_t, sx::dyn> labels(12);
+  for (std::size_t i = 0; i < 12; ++i) labels(i) = std::int32_t(i % 3);
+  sx::reset_evaluations<sx::op::matmul>();
+  (void)nn::value_and_gradients(nn::cross_entropy(model(x), labels), model);
+  // 1 for the running statistics, 2 forward, 3 backward (dW2, dh, dW1).
+  BOOST_TEST(sx::evaluations<sx::op::matmul>() == 6);
+}
+
 BOOST_AUTO_TEST_CASE(one_value_per_channel_is_refused_in_training) {
   nn::batch_norm1d<3> bn;
   sx::tensor<float, sx::dyn, 3> x(1);

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <tuple>
 
+#include <statix/ops/normalize.hpp>
 #include <statix/statix.hpp>
 
 namespace statix::nn {
@@ -176,7 +177,7 @@ struct max_pool2d : stateless {
 /// loaded) but not parameters (not optimized).
 ///
 /// Building the training-mode expression evaluates the batch statistics once for the running update,
-/// so the layers before a batch norm run once more per training step than they would without it.
+/// so the layers before a batch norm run their forward pass once more per training step.
 template <std::size_t C, std::size_t Rank, floating_dtype T = float>
 struct batch_norm {
   static_assert(Rank == 2 || Rank == 4, "statix: batch norm normalizes (batch, C) or (batch, C, H, W)");
@@ -229,13 +230,12 @@ struct batch_norm {
     const T epsilon(eps);
     auto node = as_node(std::forward<X>(x));  // a temporary tensor is owned by the expression
     if (training_) update_running_statistics(node, per_channel, mean_over_batch);
-    // One expression for both modes: only the per-channel statistics differ, so the choice is between
-    // two (C) vectors and the gradient carries one copy of everything downstream.
-    auto batch_mean = mean_over_batch(node);
-    auto batch_rstd = statix::rsqrt(mean_over_batch(statix::square(node - per_channel(batch_mean))) + epsilon);
-    auto mean = statix::choose(training_, std::move(batch_mean), running_mean);
-    auto rstd = statix::choose(training_, std::move(batch_rstd), statix::rsqrt(running_var + epsilon));
-    return (node - per_channel(std::move(mean))) * per_channel(std::move(rstd) * weight) + per_channel(bias);
+    // Training mode standardizes with one primitive, which reads x once (so the backward pass of the
+    // layers before runs once) and has the closed-form derivative; evaluation mode is elementwise.
+    // One expression type for both: only the chosen one is evaluated and differentiated.
+    auto eval = (node - per_channel(running_mean)) * per_channel(statix::rsqrt(running_var + epsilon));
+    auto train = statix::standardize_channels(std::move(node), eps);
+    return statix::choose(training_, std::move(train), std::move(eval)) * per_channel(weight) + per_channel(bias);
   }
 
  private:
@@ -246,9 +246,11 @@ struct batch_norm {
     for (std::size_t d = 0; d < Rank; ++d)
       if (d != 1) n *= shape[d];
     if (n < 2) throw std::invalid_argument("statix: batch norm in training mode needs more than one value per channel");
-    tensor<T, C> batch_mean, batch_var;
-    batch_mean = mean_over_batch(x);
-    batch_var = mean_over_batch(statix::square(x - per_channel(batch_mean)));
+    // One plan for both statistics: the layers before run once here, not once per statistic.
+    const auto stats =
+        statix::eval(mean_over_batch(x), mean_over_batch(statix::square(x - per_channel(mean_over_batch(x)))));
+    const auto& batch_mean = std::get<0>(stats);
+    const auto& batch_var = std::get<1>(stats);
     const T keep(1 - momentum), mix(momentum), unbias(double(n) / double(n - 1));
     fuse(out(running_mean) = keep * running_mean + mix * batch_mean,
          out(running_var) = keep * running_var + mix * unbias * batch_var);
