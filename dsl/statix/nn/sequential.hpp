@@ -63,6 +63,16 @@ struct accepted<Layer, E> {
   using type = typename Layer::accepted_extents;
 };
 
+/// The extents layers L... make, in order, from extents E.
+template <class E, class... L>
+struct output_flow {
+  using type = E;
+};
+template <class E, class First, class... Rest>
+struct output_flow<E, First, Rest...> {
+  using type = typename output_flow<typename First::template output_extents<E>, Rest...>::type;
+};
+
 /// A layer's accepted_extents, for layers made of layers (they accept what their first layer does).
 template <class Layer>
 struct accepted_extents_of {};
@@ -116,6 +126,10 @@ class sequential : public detail::accepted_extents_of<std::tuple_element_t<0, st
 
  public:
   static constexpr std::size_t size = sizeof...(L);
+  /// As a layer (a sequential inside a model): it accepts what its first layer does, and makes what its
+  /// last layer makes.
+  template <class E>
+  using output_extents = typename detail::output_flow<E, L...>::type;
 
   /// Layer i is initialized from key.fold_in(i): the same key gives the same model.
   explicit sequential(random::key key = random::key{0}) {
@@ -223,21 +237,6 @@ class sequential : public detail::accepted_extents_of<std::tuple_element_t<0, st
     }
   }
 
-  template <std::size_t I, class E>
-  static auto flow() {
-    if constexpr (I == size)
-      return std::type_identity<E>{};
-    else
-      return flow<I + 1, typename layer_type<I>::template output_extents<E>>();
-  }
-
- public:
-  /// As a layer (a sequential inside a model): it accepts what its first layer does, and makes what its
-  /// last layer makes.
-  template <class E>
-  using output_extents = typename decltype(flow<0, E>())::type;
-
- private:
   template <std::size_t I, class Layers, class X>
   static auto apply(Layers& layers, X&& x) {
     if constexpr (I == size)
