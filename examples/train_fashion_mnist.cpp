@@ -139,7 +139,7 @@ int train(Model& model, Optimizer& optimizer, const settings& s) {
 
   std::size_t done_epochs = 0;
   if (s.resume) {
-    // Both files are checked against the model and the optimizer before either is changed.
+    // Each file is checked in full before it changes anything; any problem ends the run with its error.
     const auto meta = sx::io::load(s.checkpoint, model);
     const auto optimizer_meta = sx::io::load(optimizer_path(s.checkpoint), optimizer);
     if (!meta.contains("epoch") || !meta.contains("model") || meta.at("model") != s.model)
