@@ -151,18 +151,12 @@ class sequential : public detail::accepted_extents_of<std::tuple_element_t<0, st
   /// a layer may update its state (batch norm's running statistics, dropout's key).
   template <operand X>
   auto operator()(X&& x) {
-    if constexpr (check_from<0, extents_t<X>>())
-      return apply<0>(layers_, std::forward<X>(x));
-    else
-      return statix::detail::rule_failed<value_type_t<X>>();
+    return forward(layers_, std::forward<X>(x));
   }
   /// For models whose layers keep no state that a forward pass changes.
   template <operand X>
   auto operator()(X&& x) const {
-    if constexpr (check_from<0, extents_t<X>>())
-      return apply<0>(layers_, std::forward<X>(x));
-    else
-      return statix::detail::rule_failed<value_type_t<X>>();
+    return forward(layers_, std::forward<X>(x));
   }
 
   template <std::size_t I>
@@ -182,12 +176,7 @@ class sequential : public detail::accepted_extents_of<std::tuple_element_t<0, st
     return std::apply([](const auto&... l) { return std::tuple_cat(l.parameters()...); }, layers_);
   }
   static std::vector<std::string> parameter_names() {
-    std::vector<std::string> names;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (add_names(names, I, detail::parameter_names_of<layer_type<I>>()), ...);
-    }
-    (std::index_sequence_for<L...>{});
-    return names;
+    return names_by([]<class Layer>(std::type_identity<Layer>) { return detail::parameter_names_of<Layer>(); });
   }
   /// Everything a saved model holds, as PyTorch's state_dict: each layer's parameters, then its buffers
   /// (batch norm's running statistics).
@@ -198,12 +187,7 @@ class sequential : public detail::accepted_extents_of<std::tuple_element_t<0, st
     return std::apply([](const auto&... l) { return std::tuple_cat(detail::state_of(l)...); }, layers_);
   }
   static std::vector<std::string> state_names() {
-    std::vector<std::string> names;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (add_names(names, I, detail::state_names_of<layer_type<I>>()), ...);
-    }
-    (std::index_sequence_for<L...>{});
-    return names;
+    return names_by([]<class Layer>(std::type_identity<Layer>) { return detail::state_names_of<Layer>(); });
   }
 
   void train(bool on = true) {
@@ -245,6 +229,24 @@ class sequential : public detail::accepted_extents_of<std::tuple_element_t<0, st
       return apply<I + 1>(layers, std::get<I>(layers)(std::forward<X>(x)));
   }
 
+  template <class Layers, class X>
+  static auto forward(Layers& layers, X&& x) {
+    if constexpr (check_from<0, extents_t<X>>())
+      return apply<0>(layers, std::forward<X>(x));
+    else
+      return statix::detail::rule_failed<value_type_t<X>>();
+  }
+
+  /// "<i>.<name>" for every name that names_of(std::type_identity<layer i>) gives.
+  template <class NamesOf>
+  static std::vector<std::string> names_by(NamesOf names_of) {
+    std::vector<std::string> names;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (add_names(names, I, names_of(std::type_identity<layer_type<I>>{})), ...);
+    }
+    (std::index_sequence_for<L...>{});
+    return names;
+  }
   static void add_names(std::vector<std::string>& names, std::size_t index, const std::vector<std::string>& own) {
     for (const std::string& name : own) names.push_back(std::to_string(index) + "." + name);
   }
