@@ -145,25 +145,27 @@ void check_static(std::index_sequence<N...>) {
   (check_static<T, N + 1, Transcendental>(), ...);
 }
 
-/// Reference for c = f(a, b) with NumPy broadcasting, for ranks up to 3.
+/// Reference for c = f(a, b) with NumPy broadcasting, for ranks up to 4.
 template <class TA, class TB, class TC, class F>
 void check_broadcast(const TA& a, const TB& b, const TC& c, F ref, const std::string& what) {
+  using index = std::array<std::size_t, 4>;
   auto padded = [](const auto& s) {
-    std::array<std::size_t, 3> p{1, 1, 1};
-    for (std::size_t k = 0; k < s.size(); ++k) p[3 - s.size() + k] = s[k];
+    index p{1, 1, 1, 1};
+    for (std::size_t k = 0; k < s.size(); ++k) p[4 - s.size() + k] = s[k];
     return p;
   };
   const auto sa = padded(a.shape()), sb = padded(b.shape()), sc = padded(c.shape());
+  auto at = [](const auto& t, const index& s, const index& i) {
+    std::size_t offset = 0;
+    for (std::size_t d = 0; d < 4; ++d) offset = offset * s[d] + (s[d] == 1 ? 0 : i[d]);
+    return static_cast<double>(t.data()[offset]);
+  };
   std::vector<double> expected;
-  for (std::size_t i = 0; i < sc[0]; ++i)
-    for (std::size_t j = 0; j < sc[1]; ++j)
-      for (std::size_t k = 0; k < sc[2]; ++k) {
-        auto at = [&](const auto& t, const std::array<std::size_t, 3>& s) {
-          const std::size_t ii = s[0] == 1 ? 0 : i, jj = s[1] == 1 ? 0 : j, kk = s[2] == 1 ? 0 : k;
-          return static_cast<double>(t.data()[(ii * s[1] + jj) * s[2] + kk]);
-        };
-        expected.push_back(ref(at(a, sa), at(b, sb)));
-      }
+  index i{};
+  for (i[0] = 0; i[0] < sc[0]; ++i[0])
+    for (i[1] = 0; i[1] < sc[1]; ++i[1])
+      for (i[2] = 0; i[2] < sc[2]; ++i[2])
+        for (i[3] = 0; i[3] < sc[3]; ++i[3]) expected.push_back(ref(at(a, sa, i), at(b, sb, i)));
   BOOST_TEST_REQUIRE(c.size() == expected.size());
   check_close(c.data(), expected, tolerance<typename TC::value_type>(2), what);
 }
@@ -279,6 +281,63 @@ void check_all_directions() {
     c += d;
     check_broadcast(before, d, c, add, "(4,5) += (4,1)");
   }
+}
+
+// The loop runs neighbouring axes that every operand reads alike as one: an image bias (C,1,1) over
+// (N,C,H,W) as rows of H*W. Axes one operand broadcasts and another does not must stay apart.
+template <class T>
+void check_merged_axes() {
+  auto add = [](double a, double b) { return a + b; };
+  auto mul = [](double a, double b) { return a * b; };
+  using image = sx::tensor<T, sx::dyn, 5, 7, 9>;
+  const auto x = filled<T>(image(3), 16);
+  {
+    const auto b = filled<T>(sx::tensor<T, 5, 1, 1>{}, 17);
+    image c = x + b;
+    check_broadcast(x, b, c, add, "(dyn=3,5,7,9)+(5,1,1)");
+  }
+  {  // (N*C, H, W)
+    const auto b = filled<T>(sx::tensor<T, 7, 1>{}, 18);
+    image c = x * b;
+    check_broadcast(x, b, c, mul, "(dyn=3,5,7,9)*(7,1)");
+  }
+  {  // alternating: nothing merges
+    const auto b = filled<T>(sx::tensor<T, 1, 5, 1, 9>{}, 19);
+    image c = b + x;
+    check_broadcast(b, x, c, add, "(1,5,1,9)+(dyn=3,5,7,9)");
+  }
+  {  // one value per image: (N, C*H*W)
+    const auto b = filled<T>(sx::tensor<T, sx::dyn, 1, 1, 1>(3), 20);
+    image c = x * b;
+    check_broadcast(x, b, c, mul, "(dyn=3,5,7,9)*(dyn=3,1,1,1)");
+  }
+  {  // an outer sum, (N*C) by (H*W), neither operand full
+    const auto a = filled<T>(sx::tensor<T, sx::dyn, 5, 1, 1>(3), 21);
+    const auto b = filled<T>(sx::tensor<T, 7, 9>{}, 22);
+    image c = a + b;
+    check_broadcast(a, b, c, add, "(dyn=3,5,1,1)+(7,9)");
+  }
+  {  // extents of 1 in the destination
+    const auto a = filled<T>(sx::tensor<T, sx::dyn, 1, 7, 9>(3), 23);
+    const auto b = filled<T>(sx::tensor<T, 7, 1>{}, 24);
+    sx::tensor<T, sx::dyn, 1, 7, 9> c = a - b;
+    check_broadcast(a, b, c, [](double u, double v) { return u - v; }, "(dyn=3,1,7,9)-(7,1)");
+  }
+  {  // statements fused into one loop merge only the axes all of them read alike
+    const auto b = filled<T>(sx::tensor<T, 5, 1, 1>{}, 25);
+    const auto e = filled<T>(sx::tensor<T, 7, 1>{}, 26);
+    image c(3), d(3);
+    sx::fuse(sx::out(c) = x + b, sx::out(d) = x * e);
+    check_broadcast(x, b, c, add, "fused (dyn=3,5,7,9)+(5,1,1)");
+    check_broadcast(x, e, d, mul, "fused (dyn=3,5,7,9)*(7,1)");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(merged_axes_float) {
+  check_merged_axes<float>();
+}
+BOOST_AUTO_TEST_CASE(merged_axes_double) {
+  check_merged_axes<double>();
 }
 
 BOOST_AUTO_TEST_CASE(all_directions_float) {

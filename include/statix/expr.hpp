@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <tuple>
@@ -54,14 +55,6 @@ inline bool overlaps(const memory_range& a, const memory_range& b) {
   std::less<const void*> lt;
   return lt(a.begin, b.end) && lt(b.begin, a.end);
 }
-
-/// What a cursor needs to know about the loop driving it: the destination's shape, and the memory
-/// written by the statements of this loop (a leaf reading it at other positions takes a copy).
-template <std::size_t R>
-struct loop_info {
-  shape_t<R> shape;
-  std::span<const memory_range> outputs;
-};
 
 namespace detail {
 
@@ -108,6 +101,84 @@ constexpr std::size_t row_offset(const shape_t<R>& stride, const shape_t<R>& ind
   std::size_t off = 0;
   for (std::size_t d = 0; d + 1 < R; ++d) off += index[d] * stride[d];
   return off;
+}
+
+/// Which neighbouring axes of a loop every operand reads as one: `mergeable[d]` says axis d can be
+/// merged with the next inner axis of extent > 1 (d's stride is that axis's stride times its extent).
+template <std::size_t R>
+struct axis_merges {
+  std::array<bool, R> mergeable;
+
+  void report(const shape_t<R>& stride, const shape_t<R>& shape) {
+    std::size_t inner = R;  // the next inner axis of extent > 1
+    for (std::size_t d = R; d-- > 0;) {
+      if (shape[d] == 1) continue;
+      if (inner < R && stride[d] != stride[inner] * shape[inner]) mergeable[d] = false;
+      inner = d;
+    }
+  }
+};
+
+/// A loop's shape with neighbouring axes merged (right-aligned, leading extents 1): an image batch
+/// (N, C, H, W) plus a bias (C, 1, 1) runs as (1, N, C, H*W), rows of H*W instead of W.
+template <std::size_t R>
+struct merged_axes {
+  shape_t<R> original;
+  shape_t<R> shape;                   // what the loop runs over
+  std::array<std::size_t, R> source;  // the original axis whose stride each loop axis takes (R: none)
+};
+
+}  // namespace detail
+
+/// What a cursor needs to know about the loop driving it: the destination's shape (with axes merged
+/// when `merged` is set), and the memory written by the statements of this loop (a leaf reading it at
+/// other positions takes a copy). With `probe` set, cursors are made only to report the strides of
+/// their operands to it; they are not read.
+template <std::size_t R>
+struct loop_info {
+  shape_t<R> shape;
+  std::span<const memory_range> outputs;
+  const detail::merged_axes<R>* merged = nullptr;
+  detail::axis_merges<R>* probe = nullptr;
+
+  /// The strides, in this loop, of an operand of the given shape (broadcast: stride 0).
+  template <std::size_t r>
+  shape_t<R> strides_of(const shape_t<r>& extent) const {
+    if (!merged) {
+      const shape_t<R> stride = detail::broadcast_strides(extent, shape);
+      if (probe) probe->report(stride, shape);
+      return stride;
+    }
+    const shape_t<R> original = detail::broadcast_strides(extent, merged->original);
+    shape_t<R> stride{};
+    for (std::size_t d = 0; d < R; ++d) stride[d] = merged->source[d] < R ? original[merged->source[d]] : 0;
+    return stride;
+  }
+};
+
+namespace detail {
+
+/// The merged form of a loop of `shape` given what its operands reported; nothing when no axes merge.
+template <std::size_t R>
+std::optional<merged_axes<R>> merge_axes(const shape_t<R>& shape, const axis_merges<R>& merges) {
+  merged_axes<R> m{shape, shape, {}};
+  std::size_t out = R;  // one past the loop axis being filled, from the inside out
+  for (std::size_t d = R; d-- > 0;) {
+    if (shape[d] == 1) continue;
+    if (out < R && merges.mergeable[d]) {
+      m.shape[out] *= shape[d];
+    } else {
+      --out;
+      m.shape[out] = shape[d];
+      m.source[out] = d;
+    }
+  }
+  for (std::size_t d = 0; d < out; ++d) {
+    m.shape[d] = 1;
+    m.source[d] = R;
+  }
+  if (m.shape == shape) return std::nullopt;
+  return m;
 }
 
 }  // namespace detail
@@ -169,6 +240,11 @@ struct leaf_expr {
   template <bool Flat, std::size_t R>
   cursor<Flat, R> make_cursor(const loop_info<R>& loop) const {
     cursor<Flat, R> c{data, data, {}, true, nullptr};
+    if constexpr (!Flat) {
+      c.stride = loop.strides_of(extent);
+      c.inner_contiguous = R == 0 || c.stride[R - 1] == 1;
+    }
+    if (loop.probe) return c;
     const memory_range mine = memory();
     // Same size as the loop means same positions (shapes were checked to broadcast).
     const bool same_positions = size() == element_count(loop.shape);
@@ -179,10 +255,6 @@ struct leaf_expr {
         c.base = c.row = c.copy.get();
         break;
       }
-    }
-    if constexpr (!Flat) {
-      c.stride = detail::broadcast_strides(extent, loop.shape);
-      c.inner_contiguous = R == 0 || c.stride[R - 1] == 1;
     }
     return c;
   }

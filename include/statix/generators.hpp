@@ -111,7 +111,7 @@ struct index_expr {
   cursor<Flat, R> make_cursor(const loop_info<R>& loop) const {
     cursor<Flat, R> c{gen, {}, 0, 1};
     if constexpr (!Flat) {
-      c.stride = detail::broadcast_strides(extent, loop.shape);
+      c.stride = loop.strides_of(extent);
       c.inner_stride = R == 0 ? 1 : c.stride[R - 1];
     }
     return c;

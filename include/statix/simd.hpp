@@ -85,25 +85,121 @@ constexpr std::size_t valid_count(tail_span s, std::size_t lanes) {
   return std::min(s.count, lanes);
 }
 
+namespace detail {
+/// Tails as masked loads and stores (no byte outside the tail is touched) where the register is a
+/// 256-bit AVX2 or 512-bit AVX-512 one of float, double or int32; a bounce buffer elsewhere. Rows of
+/// 28 or 14 floats (images) end in a tail every fourth or second register, and the bounce buffer's
+/// copy loop was a quarter of a CNN training step.
+template <class B, std::size_t Bytes>
+inline constexpr bool register_of = sizeof(typename B::register_type) == Bytes &&
+                                    (std::is_same_v<typename B::value_type, float> ||
+                                     std::is_same_v<typename B::value_type, double> ||
+                                     std::is_same_v<typename B::value_type, std::int32_t>);
+#if defined(__AVX2__)
+inline constexpr bool has_avx2 = true;
+#else
+inline constexpr bool has_avx2 = false;
+#endif
+#if defined(__AVX512F__)
+inline constexpr bool has_avx512 = true;
+#else
+inline constexpr bool has_avx512 = false;
+#endif
+template <class B>
+inline constexpr bool masked_tail = (has_avx2 && register_of<B, 32>) || (has_avx512 && register_of<B, 64>);
+
+#if defined(__AVX2__)
+/// Lanes [0, n) set.
+template <class T>
+inline __m256i first_lanes(std::size_t n) {
+  if constexpr (sizeof(T) == 4)
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  else
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(n)), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+#endif
+
+/// The first n values at p in lanes [0, n), `fill` in the others.
+template <class B, class T = typename B::value_type>
+inline B masked_load(const T* p, std::size_t n, T fill) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(typename B::register_type) == 64) {
+    const auto m = static_cast<std::uint16_t>((1u << n) - 1);
+    if constexpr (std::is_same_v<T, float>)
+      return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), m, p);
+    else if constexpr (std::is_same_v<T, double>)
+      return _mm512_mask_loadu_pd(_mm512_set1_pd(fill), static_cast<std::uint8_t>(m), p);
+    else
+      return _mm512_mask_loadu_epi32(_mm512_set1_epi32(fill), m, p);
+  } else
+#endif
+  {
+#if defined(__AVX2__)
+    const __m256i m = first_lanes<T>(n);
+    if constexpr (std::is_same_v<T, float>)
+      return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+    else if constexpr (std::is_same_v<T, double>)
+      return _mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m));
+    else
+      return _mm256_blendv_epi8(_mm256_set1_epi32(fill), _mm256_maskload_epi32(p, m), m);
+#endif
+  }
+}
+
+template <class B, class T = typename B::value_type>
+inline void masked_store(T* p, std::size_t n, const B& v) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(typename B::register_type) == 64) {
+    const auto m = static_cast<std::uint16_t>((1u << n) - 1);
+    if constexpr (std::is_same_v<T, float>)
+      _mm512_mask_storeu_ps(p, m, v);
+    else if constexpr (std::is_same_v<T, double>)
+      _mm512_mask_storeu_pd(p, static_cast<std::uint8_t>(m), v);
+    else
+      _mm512_mask_storeu_epi32(p, m, v);
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(typename B::register_type) == 32) {
+    const __m256i m = first_lanes<T>(n);
+    if constexpr (std::is_same_v<T, float>)
+      _mm256_maskstore_ps(p, m, v);
+    else if constexpr (std::is_same_v<T, double>)
+      _mm256_maskstore_pd(p, m, v);
+    else
+      _mm256_maskstore_epi32(reinterpret_cast<int*>(p), m, v);
+  }
+#endif
+}
+}  // namespace detail
+
 template <class T, class C, class S>
-batch_of<T, C> load(const T* p, S s) {
+inline batch_of<T, C> load(const T* p, S s) {
   using B = batch_of<T, C>;
   if constexpr (std::same_as<S, full_span>) {
     return B::load_unaligned(p + s.at);
   } else {
-    alignas(64) T buf[B::size];
     const std::size_t n = valid_count(s, B::size);
-    std::copy_n(p + s.at, n, buf);
-    std::fill(buf + n, buf + B::size, p[s.at + n - 1]);
-    return B::load_aligned(buf);
+    if constexpr (detail::masked_tail<B>) {
+      return detail::masked_load<B>(p + s.at, n, p[s.at + n - 1]);
+    } else {
+      alignas(64) T buf[B::size];
+      std::copy_n(p + s.at, n, buf);
+      std::fill(buf + n, buf + B::size, p[s.at + n - 1]);
+      return B::load_aligned(buf);
+    }
   }
 }
 
 template <class T, class C, class S>
-void store(T* p, S s, const batch_of<T, C>& v) {
+inline void store(T* p, S s, const batch_of<T, C>& v) {
   using B = batch_of<T, C>;
   if constexpr (std::same_as<S, full_span>) {
     v.store_unaligned(p + s.at);
+  } else if constexpr (detail::masked_tail<B>) {
+    detail::masked_store(p + s.at, valid_count(s, B::size), v);
   } else {
     alignas(64) T buf[B::size];
     v.store_aligned(buf);
@@ -156,16 +252,24 @@ B exp_nonpositive(const B& x) {
 
 /// The first `n` (< lanes) values at p, the rest zero; and the matching partial store.
 template <class B>
-B load_first(const typename B::value_type* p, std::size_t n) {
-  alignas(64) typename B::value_type buf[B::size] = {};
-  std::copy_n(p, n, buf);
-  return B::load_aligned(buf);
+inline B load_first(const typename B::value_type* p, std::size_t n) {
+  if constexpr (detail::masked_tail<B>) {
+    return detail::masked_load<B>(p, n, typename B::value_type{});
+  } else {
+    alignas(64) typename B::value_type buf[B::size] = {};
+    std::copy_n(p, n, buf);
+    return B::load_aligned(buf);
+  }
 }
 template <class B>
-void store_first(typename B::value_type* p, const B& v, std::size_t n) {
-  alignas(64) typename B::value_type buf[B::size];
-  v.store_aligned(buf);
-  std::copy_n(buf, n, p);
+inline void store_first(typename B::value_type* p, const B& v, std::size_t n) {
+  if constexpr (detail::masked_tail<B>) {
+    detail::masked_store(p, n, v);
+  } else {
+    alignas(64) typename B::value_type buf[B::size];
+    v.store_aligned(buf);
+    std::copy_n(buf, n, p);
+  }
 }
 
 /// Re-packs values computed at the lane count of `From` into a register of `To` lanes (casts between

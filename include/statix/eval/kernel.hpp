@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstddef>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 
@@ -129,12 +130,27 @@ template <bool Flat, class... Stmt>
                                 std::size_t first, std::size_t last) {
   constexpr std::size_t R = std::tuple_element_t<0, std::tuple<Stmt...>>::rank;
   constexpr std::size_t step = std::max({stmt_lanes<Stmt>...});
-  const shape_t<R>& shape = std::get<0>(stmts).shape;
-  const loop_info<R> loop{shape, outputs};
+  if (first >= last) return;
+  loop_info<R> loop{std::get<0>(stmts).shape, outputs};
+  // Merge neighbouring axes every operand reads as one (the destinations are dense): longer rows,
+  // fewer tails. The rows of [first, last) must stay whole rows.
+  std::optional<merged_axes<R>> merged;
+  if constexpr (!Flat && R >= 2) {
+    axis_merges<R> merges;
+    merges.mergeable.fill(true);
+    loop.probe = &merges;
+    std::apply([&](const auto&... st) { (st.expr.template make_cursor<Flat, R>(loop), ...); }, stmts);
+    loop.probe = nullptr;
+    merged = merge_axes(loop.shape, merges);
+    if (merged && first % merged->shape[R - 1] == 0 && last % merged->shape[R - 1] == 0) {
+      loop.merged = &*merged;
+      loop.shape = merged->shape;
+    }
+  }
+  const shape_t<R>& shape = loop.shape;
   auto cursors =
       std::apply([&](const auto&... st) { return std::tuple{st.expr.template make_cursor<Flat, R>(loop)...}; }, stmts);
   constexpr auto seq = std::index_sequence_for<Stmt...>{};
-  if (first >= last) return;
   if constexpr (Flat || R <= 1) {
     run_row<step, Stmt...>(cursors, std::apply([](const auto&... st) { return std::tuple{st.dst...}; }, stmts), first,
                            last, seq);

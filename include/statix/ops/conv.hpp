@@ -32,29 +32,28 @@ constexpr std::pair<std::size_t, std::size_t> columns_inside(std::size_t kw, std
   return {first, last};
 }
 
-/// col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*S + kh - P][ow*S + kw - P] (0 outside x).
+/// col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*S + kh - P][ow*S + kw - P] (0 outside x), with rows
+/// of col `pitch` apart (several images side by side). The copies are inline: rows of a few dozen
+/// values, where a call to memmove per row cost a third of the weight gradient's product.
 template <std::size_t KH, std::size_t KW, std::size_t S, std::size_t P, class T>
-void unfold(const T* x, std::size_t channels, std::size_t h, std::size_t w, std::size_t oh_count, std::size_t ow_count,
-            T* col) {
+void unfold_into(const T* x, std::size_t channels, std::size_t h, std::size_t w, std::size_t oh_count,
+                 std::size_t ow_count, T* col, std::size_t pitch) {
   for (std::size_t c = 0; c < channels; ++c)
     for (std::size_t kh = 0; kh < KH; ++kh)
       for (std::size_t kw = 0; kw < KW; ++kw) {
-        T* out = col + ((c * KH + kh) * KW + kw) * oh_count * ow_count;
-        const auto [ow_first, ow_last] = columns_inside<S, P>(kw, w, ow_count);
+        T* out = col + ((c * KH + kh) * KW + kw) * pitch;
+        const auto [first, last] = columns_inside<S, P>(kw, w, ow_count);
         for (std::size_t oh = 0; oh < oh_count; ++oh, out += ow_count) {
-          const std::size_t ih = oh * S + kh;  // + P offset: ih - P is the input row
-          if (ih < P || ih - P >= h || ow_first >= ow_last) {
-            std::fill_n(out, ow_count, T(0));
+          const std::size_t ih = oh * S + kh;
+          T* __restrict o = out;
+          if (ih < P || ih - P >= h || first >= last) {
+            for (std::size_t q = 0; q < ow_count; ++q) o[q] = T(0);
             continue;
           }
-          const T* row = x + (c * h + (ih - P)) * w;
-          std::fill_n(out, ow_first, T(0));
-          if constexpr (S == 1) {
-            std::copy(row + ow_first + kw - P, row + ow_last + kw - P, out + ow_first);
-          } else {
-            for (std::size_t ow = ow_first; ow < ow_last; ++ow) out[ow] = row[ow * S + kw - P];
-          }
-          std::fill(out + ow_last, out + ow_count, T(0));
+          const T* __restrict row = x + (c * h + (ih - P)) * w;
+          for (std::size_t q = 0; q < first; ++q) o[q] = T(0);
+          for (std::size_t q = first; q < last; ++q) o[q] = row[q * S + kw - P];
+          for (std::size_t q = last; q < ow_count; ++q) o[q] = T(0);
         }
       }
 }
@@ -105,6 +104,16 @@ void depthwise_plane(const T* x, std::size_t h, std::size_t w, const T* weights,
       }
     }
   }
+}
+
+/// n values from src to dst, for the short runs (a few values) where a call to memmove is most of
+/// the cost.
+template <class T>
+void copy_short(const T* src, std::size_t n, T* dst) {
+  using B = simd::batch<T>;
+  std::size_t i = 0;
+  for (; i + B::size <= n; i += B::size) B::load_unaligned(src + i).store_unaligned(dst + i);
+  if (i < n) simd::store_first(dst + i, simd::load_first<B>(src + i, n - i), n - i);
 }
 
 /// Winograd F(2x2, 3x3) for stride-1 3x3 convolutions (Lavin and Gray, 2015): each 2x2 block of
@@ -196,7 +205,7 @@ struct winograd_3x3 {
     for (std::size_t o = 0; o < outputs; ++o)
       for (std::size_t ty = 0; ty < tiles_y; ++ty) {
         for (std::size_t k = 0; k < 16; ++k)
-          std::copy_n(m + k * step + o * tiles + ty * tiles_x, tiles_x, block.data() + k * tiles_x);
+          copy_short(m + k * step + o * tiles + ty * tiles_x, tiles_x, block.data() + k * tiles_x);
         for (std::size_t tx = 0; tx < tiles_x; ++tx) {
           T r[2][4];
           for (std::size_t j = 0; j < 4; ++j) {
@@ -286,7 +295,7 @@ struct conv2d {
         } else if constexpr (pointwise) {
           detail::gemm::multiply<T>(og, plane, depth, wg, xg, og_out);
         } else {
-          detail::unfold<KH, KW, Stride, Pad>(xg, cg, h, wd, oh, ow, col);
+          detail::unfold_into<KH, KW, Stride, Pad>(xg, cg, h, wd, oh, ow, col, plane);
           detail::gemm::multiply<T>(og, plane, depth, wg, col, og_out);
         }
       }

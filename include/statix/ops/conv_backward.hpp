@@ -53,31 +53,6 @@ void copy_rows(const T* src, std::size_t from, T* dst, std::size_t to, std::size
   }
 }
 
-/// unfold with rows of col `pitch` apart (several images side by side), its copies inline: rows of a
-/// few dozen values, where a call to memmove per row cost a third of the weight gradient's product.
-template <std::size_t KH, std::size_t KW, std::size_t S, std::size_t P, class T>
-void unfold_into(const T* x, std::size_t channels, std::size_t h, std::size_t w, std::size_t oh_count,
-                 std::size_t ow_count, T* col, std::size_t pitch) {
-  for (std::size_t c = 0; c < channels; ++c)
-    for (std::size_t kh = 0; kh < KH; ++kh)
-      for (std::size_t kw = 0; kw < KW; ++kw) {
-        T* out = col + ((c * KH + kh) * KW + kw) * pitch;
-        const auto [first, last] = columns_inside<S, P>(kw, w, ow_count);
-        for (std::size_t oh = 0; oh < oh_count; ++oh, out += ow_count) {
-          const std::size_t ih = oh * S + kh;
-          T* __restrict o = out;
-          if (ih < P || ih - P >= h || first >= last) {
-            for (std::size_t q = 0; q < ow_count; ++q) o[q] = T(0);
-            continue;
-          }
-          const T* __restrict row = x + (c * h + (ih - P)) * w;
-          for (std::size_t q = 0; q < first; ++q) o[q] = T(0);
-          for (std::size_t q = first; q < last; ++q) o[q] = row[q * S + kw - P];
-          for (std::size_t q = last; q < ow_count; ++q) o[q] = T(0);
-        }
-      }
-}
-
 /// The adjoint of unfold: x[c][oh*S + kh - P][ow*S + kw - P] += col[(c*KH + kh)*KW + kw][oh*OW + ow]
 /// for every position inside x (the padding's share is dropped); rows of col `pitch` apart.
 template <std::size_t KH, std::size_t KW, std::size_t S, std::size_t P, class T>
@@ -462,9 +437,10 @@ struct spread {  // lane i <- lane Half * n/2 + i/2: each value of one half of a
 /// 2x2 windows, stride 2, one row of windows: input rows ra, rb, gradient row grad, output rows da,
 /// db. Each register holds the two columns of half as many windows: lanes 2i and 2i + 1 see their
 /// window's four values (a partner lane's swapped in), both find the window's first maximum and keep
-/// the gradient where it is theirs. Returns the windows done (a multiple of the lane count).
+/// the gradient where it is theirs. The last windows of a row go through masked loads and stores:
+/// rows of 14 or 7 windows (the pools of a 28x28 image) are mostly tail.
 template <bool Max, class T>
-std::size_t rows_2x2(const T* ra, const T* rb, const T* grad, T* da, T* db, std::size_t ow) {
+void rows_2x2(const T* ra, const T* rb, const T* grad, T* da, T* db, std::size_t ow) {
   using B = simd::wide_batch<T>;
   using U = xsimd::batch<std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>, typename B::arch_type>;
   constexpr std::size_t L = B::size;
@@ -477,14 +453,23 @@ std::size_t rows_2x2(const T* ra, const T* rb, const T* grad, T* da, T* db, std:
   const auto even = own == B(T(0));
   const B zero(T(0)), one(T(1)), two(T(2)), three(T(3)), quarter(T(0.25));
   const B below = B(-std::numeric_limits<T>::infinity());
-  std::size_t q = 0;
-  for (; q + L <= ow; q += L) {
-    const B gv = B::load_unaligned(grad + q);
-    for (std::size_t half = 0; half < 2; ++half) {
-      const std::size_t j = 2 * q + half * L;
+  // Windows [q, q + windows), windows <= L; `count` lanes of a register are valid (all but in a tail).
+  auto block = [&](std::size_t q, std::size_t windows) {
+    auto load = [](const T* p, std::size_t count) {
+      return count == B::size ? B::load_unaligned(p) : simd::load_first<B>(p, count);
+    };
+    auto store = [](T* p, const B& v, std::size_t count) {
+      if (count == B::size)
+        v.store_unaligned(p);
+      else
+        simd::store_first(p, v, count);
+    };
+    const B gv = load(grad + q, windows);
+    for (std::size_t half = 0; half < 2 && half * L < 2 * windows; ++half) {
+      const std::size_t j = 2 * q + half * L, count = std::min(L, 2 * windows - half * L);
       const B gd = half == 0 ? xsimd::swizzle(gv, low) : xsimd::swizzle(gv, high);
       if constexpr (Max) {
-        const B x0 = B::load_unaligned(ra + j), x1 = B::load_unaligned(rb + j);
+        const B x0 = load(ra + j, count), x1 = load(rb + j, count);
         const B x0s = xsimd::swizzle(x0, swap), x1s = xsimd::swizzle(x1, swap);
         const B v1 = xsimd::select(even, x0s, x0), v2 = xsimd::select(even, x1, x1s);
         const B v3 = xsimd::select(even, x1s, x1);
@@ -497,16 +482,18 @@ std::size_t rows_2x2(const T* ra, const T* rb, const T* grad, T* da, T* db, std:
         at = xsimd::select(greater, two, at);
         best = xsimd::select(greater, v2, best);
         at = xsimd::select(best < v3, three, at);
-        xsimd::select(at == own, gd, zero).store_unaligned(da + j);
-        xsimd::select(at == own + two, gd, zero).store_unaligned(db + j);
+        store(da + j, xsimd::select(at == own, gd, zero), count);
+        store(db + j, xsimd::select(at == own + two, gd, zero), count);
       } else {
         const B v = gd * quarter;
-        v.store_unaligned(da + j);
-        v.store_unaligned(db + j);
+        store(da + j, v, count);
+        store(db + j, v, count);
       }
     }
-  }
-  return q;
+  };
+  std::size_t q = 0;
+  for (; q + L <= ow; q += L) block(q, L);
+  if (q < ow) block(q, ow - q);
 }
 
 /// out[sw * pitch + m] = row[m*S + sw] for the w values of row (S phases, each pw = ceil(w / S) long, zero
@@ -555,19 +542,7 @@ void pool2d_grad(const T* x, const T* g, T* dx, std::size_t planes, std::size_t 
         T* da = d + 2 * r * w;
         T* db = da + w;
         const T* grad = gp + r * ow;
-        for (std::size_t q = pool_grad::rows_2x2<Max>(ra, rb, grad, da, db, ow); q < ow; ++q) {
-          const T v[4] = {ra[2 * q], ra[2 * q + 1], rb[2 * q], rb[2 * q + 1]};
-          T best = -std::numeric_limits<T>::infinity();
-          std::size_t at = 0;
-          for (std::size_t k = 0; k < 4; ++k) {
-            const bool greater = best < v[k];
-            at = greater ? k : at;
-            best = greater ? v[k] : best;
-          }
-          const T share = Max ? T(0) : grad[q] * T(0.25);
-          for (std::size_t k = 0; k < 4; ++k)
-            (k < 2 ? da : db)[2 * q + k % 2] = Max ? (k == at ? grad[q] : T(0)) : share;
-        }
+        pool_grad::rows_2x2<Max>(ra, rb, grad, da, db, ow);
         std::fill(da + 2 * ow, da + w, T(0));  // columns in no window
         std::fill(db + 2 * ow, db + w, T(0));
       }
