@@ -321,7 +321,8 @@ void check_merged_axes() {
     const auto a = filled<T>(sx::tensor<T, sx::dyn, 1, 7, 9>(3), 23);
     const auto b = filled<T>(sx::tensor<T, 7, 1>{}, 24);
     sx::tensor<T, sx::dyn, 1, 7, 9> c = a - b;
-    check_broadcast(a, b, c, [](double u, double v) { return u - v; }, "(dyn=3,1,7,9)-(7,1)");
+    check_broadcast(
+        a, b, c, [](double u, double v) { return u - v; }, "(dyn=3,1,7,9)-(7,1)");
   }
   {  // statements fused into one loop merge only the axes all of them read alike
     const auto b = filled<T>(sx::tensor<T, 5, 1, 1>{}, 25);
