@@ -32,6 +32,26 @@ constexpr std::pair<std::size_t, std::size_t> columns_inside(std::size_t kw, std
   return {first, last};
 }
 
+/// dst[i] = src[i] (copy_short) or dst[i] += src[i] (add_short) for i < n: short runs (a row of an
+/// image plane), where a call to memmove, or a vectorized loop's prologue and scalar epilogue, cost
+/// more than the values; full registers, then one masked register.
+template <class T>
+void copy_short(const T* src, std::size_t n, T* dst) {
+  using B = simd::batch<T>;
+  std::size_t i = 0;
+  for (; i + B::size <= n; i += B::size) B::load_unaligned(src + i).store_unaligned(dst + i);
+  if (i < n) simd::store_first(dst + i, simd::load_first<B>(src + i, n - i), n - i);
+}
+template <class T>
+void add_short(const T* src, std::size_t n, T* dst) {
+  using B = simd::batch<T>;
+  std::size_t i = 0;
+  for (; i + B::size <= n; i += B::size)
+    (B::load_unaligned(dst + i) + B::load_unaligned(src + i)).store_unaligned(dst + i);
+  if (i < n)
+    simd::store_first(dst + i, simd::load_first<B>(dst + i, n - i) + simd::load_first<B>(src + i, n - i), n - i);
+}
+
 /// col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*S + kh - P][ow*S + kw - P] (0 outside x), with rows
 /// of col `pitch` apart (several images side by side). The copies are inline: rows of a few dozen
 /// values, where a call to memmove per row cost a third of the weight gradient's product.
@@ -52,7 +72,10 @@ void unfold_into(const T* x, std::size_t channels, std::size_t h, std::size_t w,
           }
           const T* __restrict row = x + (c * h + (ih - P)) * w;
           for (std::size_t q = 0; q < first; ++q) o[q] = T(0);
-          for (std::size_t q = first; q < last; ++q) o[q] = row[q * S + kw - P];
+          if constexpr (S == 1)
+            copy_short(row + first + kw - P, last - first, o + first);
+          else
+            for (std::size_t q = first; q < last; ++q) o[q] = row[q * S + kw - P];
           for (std::size_t q = last; q < ow_count; ++q) o[q] = T(0);
         }
       }
@@ -104,16 +127,6 @@ void depthwise_plane(const T* x, std::size_t h, std::size_t w, const T* weights,
       }
     }
   }
-}
-
-/// n values from src to dst, for the short runs (a few values) where a call to memmove is most of
-/// the cost.
-template <class T>
-void copy_short(const T* src, std::size_t n, T* dst) {
-  using B = simd::batch<T>;
-  std::size_t i = 0;
-  for (; i + B::size <= n; i += B::size) B::load_unaligned(src + i).store_unaligned(dst + i);
-  if (i < n) simd::store_first(dst + i, simd::load_first<B>(src + i, n - i), n - i);
 }
 
 /// Winograd F(2x2, 3x3) for stride-1 3x3 convolutions (Lavin and Gray, 2015): each 2x2 block of

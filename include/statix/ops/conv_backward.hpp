@@ -69,7 +69,10 @@ void fold(const T* col, std::size_t pitch, std::size_t channels, std::size_t h, 
           if (ih < P || ih - P >= h) continue;
           T* __restrict row = x + (c * h + (ih - P)) * w;
           const T* __restrict src = in;
-          for (std::size_t ow = ow_first; ow < ow_last; ++ow) row[ow * S + kw - P] += src[ow];
+          if constexpr (S == 1)
+            add_short(src + ow_first, ow_last - ow_first, row + ow_first + kw - P);
+          else
+            for (std::size_t ow = ow_first; ow < ow_last; ++ow) row[ow * S + kw - P] += src[ow];
         }
       }
 }
@@ -286,36 +289,44 @@ void conv2d_weight_grad(const T* x, const T* g, T* dw, std::size_t n, std::size_
       alignas(64) T lane[L];
       for (std::size_t i = 0; i < L; ++i) lane[i] = T(i);
       const auto inside = B::load_aligned(lane) < B(T(rest));
-      for (std::size_t oi = 0; oi < o; ++oi) {
-        const std::size_t ci = oi / og;
-        B acc[KH * KW];
-        for (auto& a : acc) a = B(T(0));
+      // Each input plane is padded once and serves the og outputs of its group; their sums wait in
+      // `sums` (KH*KW registers per output) between images.
+      T* sums = scratch<T, 7>(o * KH * KW * L);
+      std::fill_n(sums, o * KH * KW * L, T(0));
+      for (std::size_t ci = 0; ci < c; ++ci)
         for (std::size_t ni = 0; ni < n; ++ni) {
-          const T* gp = g + (ni * o + oi) * plane;
           const T* xp = x + (ni * c + ci) * in_plane;
-          for (std::size_t i = 0; i < h; ++i) std::copy_n(xp + i * wd, wd, padded + (i + P) * pitch + P);
-          for (std::size_t r = 0; r < oh; ++r) {
-            const T* grow = gp + r * ow;
-            const T* base = padded + r * pitch;
-            for (std::size_t v = 0; v < full; ++v) {
-              const B gv = B::load_unaligned(grow + v * L);
-              for (std::size_t kh = 0; kh < KH; ++kh)
-                for (std::size_t kw = 0; kw < KW; ++kw)
-                  acc[kh * KW + kw] =
-                      xsimd::fma(gv, B::load_unaligned(base + kh * pitch + v * L + kw), acc[kh * KW + kw]);
+          for (std::size_t i = 0; i < h; ++i) copy_short(xp + i * wd, wd, padded + (i + P) * pitch + P);
+          for (std::size_t oi = ci * og; oi < (ci + 1) * og; ++oi) {
+            T* sum = sums + oi * KH * KW * L;
+            B acc[KH * KW];
+            for (std::size_t k = 0; k < KH * KW; ++k) acc[k] = B::load_unaligned(sum + k * L);
+            const T* gp = g + (ni * o + oi) * plane;
+            for (std::size_t r = 0; r < oh; ++r) {
+              const T* grow = gp + r * ow;
+              const T* base = padded + r * pitch;
+              for (std::size_t v = 0; v < full; ++v) {
+                const B gv = B::load_unaligned(grow + v * L);
+                for (std::size_t kh = 0; kh < KH; ++kh)
+                  for (std::size_t kw = 0; kw < KW; ++kw)
+                    acc[kh * KW + kw] =
+                        xsimd::fma(gv, B::load_unaligned(base + kh * pitch + v * L + kw), acc[kh * KW + kw]);
+              }
+              if (rest != 0) {
+                const B gv = simd::load_first<B>(grow + full * L, rest);
+                for (std::size_t kh = 0; kh < KH; ++kh)
+                  for (std::size_t kw = 0; kw < KW; ++kw) {
+                    const B xv = B::load_unaligned(base + kh * pitch + full * L + kw);
+                    acc[kh * KW + kw] = xsimd::fma(gv, xsimd::select(inside, xv, B(T(0))), acc[kh * KW + kw]);
+                  }
+              }
             }
-            if (rest != 0) {
-              const B gv = simd::load_first<B>(grow + full * L, rest);
-              for (std::size_t kh = 0; kh < KH; ++kh)
-                for (std::size_t kw = 0; kw < KW; ++kw) {
-                  const B xv = B::load_unaligned(base + kh * pitch + full * L + kw);
-                  acc[kh * KW + kw] = xsimd::fma(gv, xsimd::select(inside, xv, B(T(0))), acc[kh * KW + kw]);
-                }
-            }
+            for (std::size_t k = 0; k < KH * KW; ++k) acc[k].store_unaligned(sum + k * L);
           }
         }
-        for (std::size_t k = 0; k < KH * KW; ++k) dw[oi * KH * KW + k] = xsimd::hadd(acc[k]);
-      }
+      for (std::size_t oi = 0; oi < o; ++oi)
+        for (std::size_t k = 0; k < KH * KW; ++k)
+          dw[oi * KH * KW + k] = xsimd::hadd(B::load_unaligned(sums + (oi * KH * KW + k) * L));
       return;
     }
     // Strided: partial sums per output column, summed once at the end.
