@@ -59,8 +59,10 @@ template <class T, class C>
 using batch_of = std::conditional_t<std::is_same_v<T, bool>, mask<C>, batch<T>>;
 
 /// Where a load reads: a whole register at `at`, or a tail of `count` < lanes elements. A tail is
-/// padded with copies of its last element, so every element of a tensor is computed by the same SIMD
-/// code (results never depend on where a tail falls) and no new values (say a zero divisor) appear.
+/// padded with copies of its last element, so the lanes past the end compute on values the tensor
+/// has (no zero divisor, no new overflow). The tail is a second instantiation of the expression's
+/// code: under g++'s default -ffp-contract=fast the two may fuse a multiply-add differently, so an
+/// element can round differently (1 ulp) in a tail than in a full register.
 struct full_span {
   std::size_t at;
 };
