@@ -135,6 +135,33 @@ BOOST_AUTO_TEST_CASE(repeated_and_unread_variables) {
   for (double v : gz) BOOST_TEST(v == 0.0);
 }
 
+BOOST_AUTO_TEST_CASE(leaves_that_might_be_the_variable) {
+  // `a` has dyn extents, so it might be `w` (3 x 4) until the gradient is built: its contribution is a
+  // choice, zeros at run time, and the product alone is written into the gradient (no copy pass).
+  // Read twice, w gets both contributions; the gradient for `a` is the same question the other way.
+  auto a = random_tensor<double, sx::dyn, 4>(1, -1, 1, 5);
+  auto w = random_tensor<double, 3, 4>(2, -1, 1);
+  auto c = random_tensor<double, 5, 3>(3, -1, 1);
+  auto product_loss = [&](auto& a, auto& w) { return sx::sum(sx::matmul(a, sx::transpose(w)) * c); };
+  sx::tensor<double, 3, 4> gw = sx::grad(product_loss(a, w), w);
+  sx::tensor<double, sx::dyn, 4> ga = sx::grad(product_loss(a, w), a);
+  sx::tensor<double, 3, 4> gw_twice = sx::grad(product_loss(a, w) + sx::sum(w * w), w);
+  for (std::size_t j = 0; j < 3; ++j)
+    for (std::size_t k = 0; k < 4; ++k) {
+      double expected = 0;  // (c^T a)(j, k)
+      for (std::size_t i = 0; i < 5; ++i) expected += c(i, j) * a(i, k);
+      BOOST_TEST(gw(j, k) == expected, boost::test_tools::tolerance(1e-12));
+      BOOST_TEST(gw_twice(j, k) == expected + 2 * w(j, k), boost::test_tools::tolerance(1e-12));
+    }
+  for (std::size_t i = 0; i < 5; ++i)
+    for (std::size_t k = 0; k < 4; ++k) {
+      double expected = 0;  // (c w)(i, k)
+      for (std::size_t j = 0; j < 3; ++j) expected += c(i, j) * w(j, k);
+      BOOST_TEST(ga(i, k) == expected, boost::test_tools::tolerance(1e-12));
+    }
+  expect_gradcheck("a product through a transposed weight, with a dyn operand", product_loss, a, w);
+}
+
 BOOST_AUTO_TEST_CASE(gradients_are_expressions) {
   // a gradient fuses into an update like any expression, and the variable may be the destination
   auto w = random_tensor<double, 5, 3>(1, -1, 1);

@@ -92,13 +92,14 @@ struct primitive_expr {
 
   /// Computes the value straight into `dst` (unless this plan has it already).
   void compute_root(value_type* dst, plan& p) const {
-    if (auto known = p.find(*this)) {
+    signature sig = plan::signature_of(*this);
+    if (auto known = p.find<primitive_expr>(sig)) {
       std::copy_n(static_cast<const value_type*>(known.get()), size(), dst);
       return;
     }
     compute(dst, p);
-    p.remember(*this, std::shared_ptr<const void>(std::shared_ptr<void>(), dst),
-               p.temporary_destination() ? plan::seen_by::this_tree : plan::seen_by::all);
+    p.remember<primitive_expr>(std::move(sig), std::shared_ptr<const void>(std::shared_ptr<void>(), dst),
+                               p.temporary_destination() ? plan::seen_by::this_tree : plan::seen_by::all);
   }
 
   void identify(signature& s) const {
@@ -118,7 +119,8 @@ struct primitive_expr {
   }
 
   std::shared_ptr<const void> materialize(plan& p) const {
-    if (auto known = p.find(*this)) return known;
+    signature sig = plan::signature_of(*this);
+    if (auto known = p.find<primitive_expr>(sig)) return known;
     if constexpr (requires { Prim::row_blocked; }) {
       if (void* target = p.claim_target(extent)) {  // epilogue: compute into the destination by blocks of rows
         auto* dst = static_cast<value_type*>(target);
@@ -126,14 +128,14 @@ struct primitive_expr {
         plan operands = p.nested();
         p.set_producer(args.apply([&](const auto&... a) { return Prim::row_producer(dst, extent, operands, a...); }));
         std::shared_ptr<const void> value(std::shared_ptr<void>(), dst);
-        p.remember(*this, value, plan::seen_by::this_plan);
+        p.remember<primitive_expr>(std::move(sig), value, plan::seen_by::this_plan);
         return value;
       }
     }
     auto buffer = detail::shared_buffer<value_type>(size());
     compute(buffer.get(), p);
     std::shared_ptr<const void> value = std::move(buffer);
-    p.remember(*this, value);
+    p.remember<primitive_expr>(std::move(sig), value);
     return value;
   }
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -281,24 +282,33 @@ template <class ToT, class ToC, class FromT, class FromC, class S, class LoadChu
 batch_of<ToT, ToC> repack(S s, LoadChunk&& load_chunk) {
   constexpr std::size_t out_lanes = batch_of<ToT, ToC>::size;
   constexpr std::size_t in_lanes = batch_of<FromT, FromC>::size;
-  using stored = std::conditional_t<std::is_same_v<FromT, bool>, bool, FromT>;
-  constexpr std::size_t buf_size = std::max(out_lanes, in_lanes);
-  alignas(64) stored in[buf_size];
-  const std::size_t valid = valid_count(s, out_lanes);
-  for (std::size_t k = 0; k < out_lanes; k += in_lanes) {
-    if (k > 0 && k >= valid) {  // the first chunk always holds a valid element
-      std::fill(in + k, in + buf_size, in[k - 1]);
-      break;
+  using to_register = typename batch_of<ToT, ToC>::register_type;
+  using from_register = typename batch_of<FromT, FromC>::register_type;
+  if constexpr (std::is_same_v<ToT, bool> && std::is_same_v<FromT, bool> && in_lanes == out_lanes &&
+                sizeof(to_register) == sizeof(from_register)) {
+    // A mask of int32 lanes read as one of float lanes (a label compared with an index, selecting
+    // floats): the same bits in the same register, not a trip through memory.
+    return batch_of<ToT, ToC>(std::bit_cast<to_register>(load_chunk(s).data));
+  } else {
+    using stored = std::conditional_t<std::is_same_v<FromT, bool>, bool, FromT>;
+    constexpr std::size_t buf_size = std::max(out_lanes, in_lanes);
+    alignas(64) stored in[buf_size];
+    const std::size_t valid = valid_count(s, out_lanes);
+    for (std::size_t k = 0; k < out_lanes; k += in_lanes) {
+      if (k > 0 && k >= valid) {  // the first chunk always holds a valid element
+        std::fill(in + k, in + buf_size, in[k - 1]);
+        break;
+      }
+      if constexpr (std::same_as<S, full_span> && in_lanes <= out_lanes) {
+        load_chunk(advance(s, k)).store_aligned(in + k);
+      } else {
+        load_chunk(tail_span{s.at + k, valid - k}).store_aligned(in + k);
+      }
     }
-    if constexpr (std::same_as<S, full_span> && in_lanes <= out_lanes) {
-      load_chunk(advance(s, k)).store_aligned(in + k);
-    } else {
-      load_chunk(tail_span{s.at + k, valid - k}).store_aligned(in + k);
-    }
+    alignas(64) std::conditional_t<std::is_same_v<ToT, bool>, bool, ToT> out[out_lanes];
+    std::copy_n(in, out_lanes, out);
+    return batch_of<ToT, ToC>::load_aligned(out);
   }
-  alignas(64) std::conditional_t<std::is_same_v<ToT, bool>, bool, ToT> out[out_lanes];
-  std::copy_n(in, out_lanes, out);
-  return batch_of<ToT, ToC>::load_aligned(out);
 }
 
 }  // namespace statix::simd

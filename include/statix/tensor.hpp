@@ -50,11 +50,17 @@ void nested_copy(const L& list, const shape_t<R>& s, std::size_t depth, T*& out)
 }
 
 template <class T>
-std::unique_ptr<T[], aligned_free> allocate_zeroed(std::size_t n) {
+std::unique_ptr<T[], aligned_free> allocate_for_overwrite(std::size_t n) {
+  static_assert(std::is_trivially_default_constructible_v<T>);
   if (n == 0) return nullptr;
   auto [p, deleter] = allocate_bytes(n * sizeof(T));
-  std::uninitialized_value_construct_n(static_cast<T*>(p), n);
   return std::unique_ptr<T[], aligned_free>(static_cast<T*>(p), deleter);
+}
+template <class T>
+std::unique_ptr<T[], aligned_free> allocate_zeroed(std::size_t n) {
+  auto storage = allocate_for_overwrite<T>(n);
+  std::uninitialized_value_construct_n(storage.get(), n);
+  return storage;
 }
 
 /// The static extents with the dynamic ones filled in from `dyn_values`, in order.
@@ -221,7 +227,7 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
   /// Evaluates an expression (or copies a tensor of another type with the same dtype).
   template <operand X>
     requires(!std::is_same_v<std::remove_cvref_t<X>, tensor>)
-  tensor(X&& x) : tensor(of_shape(shape_for(x))) { base::template update<assign_kind::set>(std::forward<X>(x)); }
+  tensor(X&& x) : tensor(for_overwrite(shape_for(x))) { base::template update<assign_kind::set>(std::forward<X>(x)); }
 
   /// A zero tensor of the given run-time shape (static extents are checked against it).
   static tensor of_shape(const shape_t<rank>& s) {
@@ -229,8 +235,17 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
     t.init(detail::checked_shape<extents_type>("tensor shape", s));
     return t;
   }
+  /// A tensor of the given shape whose elements are not initialized (as std::make_unique_for_overwrite):
+  /// for a caller that writes every element before reading any. Evaluation makes its results this
+  /// way; zero-filling them first was a pass of its own (a page-faulting one, for fresh memory).
+  static tensor for_overwrite(const shape_t<rank>& s) {
+    tensor t(uninitialized_tag{});
+    t.extent_ = detail::checked_shape<extents_type>("tensor shape", s);
+    t.storage_ = detail::allocate_for_overwrite<T>(element_count(s));
+    return t;
+  }
 
-  tensor(const tensor& other) : tensor(of_shape(other.shape())) {
+  tensor(const tensor& other) : tensor(for_overwrite(other.shape())) {
     std::copy(other.begin(), other.end(), this->begin());
   }
   tensor(tensor&& other) noexcept : storage_(std::move(other.storage_)), extent_(other.extent_) {
@@ -239,7 +254,7 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
   /// Value semantics: takes the other tensor's shape (reusing the buffer when the size is the same).
   tensor& operator=(const tensor& other) {
     if (this != &other) {
-      if (this->size() != other.size()) storage_ = detail::allocate_zeroed<T>(other.size());
+      if (this->size() != other.size()) storage_ = detail::allocate_for_overwrite<T>(other.size());
       extent_ = other.extent_;
       std::copy(other.begin(), other.end(), this->begin());
     }

@@ -199,6 +199,57 @@ struct choose_expr {
   }
 };
 
+namespace detail {
+// Run-time facts for whole statements (eval/kernel.hpp): zeros are known zeros; an expansion to its
+// operand's own shape and a choice pass the questions on to what they read; `a + b` is `a` when b is
+// zero. (x + 0 is x for every x but -0, so an element may stay -0 where the addition gave +0.)
+template <class T, long V>
+struct whole_value<literal_expr<T, V>> : written_if_materializing {
+  static bool is_zero(const literal_expr<T, V>&) { return V == 0; }
+};
+template <class T>
+struct whole_value<scalar_expr<T>> : written_if_materializing {
+  static bool is_zero(const scalar_expr<T>& e) { return e.value == T(0); }
+};
+template <class T, class Ext>
+struct whole_value<constant_expr<T, Ext>> : written_if_materializing {
+  static bool is_zero(const constant_expr<T, Ext>& e) { return e.value == T(0); }
+};
+template <class Ext, class X>
+struct whole_value<expand_expr<Ext, X>> {
+  static bool is_zero(const expand_expr<Ext, X>& e) { return whole_value<X>::is_zero(e.arg); }
+  template <class T, std::size_t R>
+  static bool write(const expand_expr<Ext, X>& e, T* dst, const shape_t<R>& shape, plan& p) {
+    if constexpr (X::rank == R) {
+      if (e.arg.shape() == shape) return whole_value<X>::write(e.arg, dst, shape, p);
+    }
+    return false;
+  }
+};
+template <class A, class B>
+struct whole_value<choose_expr<A, B>> {
+  static bool is_zero(const choose_expr<A, B>& e) {
+    return e.first ? whole_value<A>::is_zero(*e.first) : whole_value<B>::is_zero(*e.second);
+  }
+  template <class T, std::size_t R>
+  static bool write(const choose_expr<A, B>& e, T* dst, const shape_t<R>& shape, plan& p) {
+    return e.first ? whole_value<A>::write(*e.first, dst, shape, p) : whole_value<B>::write(*e.second, dst, shape, p);
+  }
+};
+template <class A, class B>
+struct whole_value<map_expr<op::add, A, B>> {
+  static bool is_zero(const map_expr<op::add, A, B>&) { return false; }
+  template <class T, std::size_t R>
+  static bool write(const map_expr<op::add, A, B>& e, T* dst, const shape_t<R>& shape, plan& p) {
+    return e.args.apply([&](const A& a, const B& b) {
+      if (whole_value<B>::is_zero(b)) return whole_value<A>::write(a, dst, shape, p);
+      if (whole_value<A>::is_zero(a)) return whole_value<B>::write(b, dst, shape, p);
+      return false;
+    });
+  }
+};
+}  // namespace detail
+
 /// choose(pick_first, a, b): `a` when pick_first, else `b`, decided when the expression is built (a
 /// layer's training or evaluation mode). One expression type for both; only the chosen one is ever
 /// evaluated or differentiated.

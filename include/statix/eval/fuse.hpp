@@ -124,7 +124,7 @@ template <operand... X>
 std::tuple<tensor_for<X>...> eval(X&&... x) {
   std::tuple<node_t<X>...> nodes{as_node(std::forward<X>(x))...};
   auto out = std::apply(
-      [](const auto&... node) { return std::tuple<tensor_for<X>...>{tensor_for<X>::of_shape(node.shape())...}; },
+      [](const auto&... node) { return std::tuple<tensor_for<X>...>{tensor_for<X>::for_overwrite(node.shape())...}; },
       nodes);
   detail::eval_into(out, nodes, std::index_sequence_for<X...>{});
   return out;

@@ -214,6 +214,36 @@ concept materializing = requires(const N& node, typename N::value_type* dst, pla
   node.compute_root(dst, p);
 };
 
+/// Computes a materializing node of the destination's shape straight into it; false for anything else.
+template <class E, class T, std::size_t R>
+bool write_materialized(const E& e, T* dst, const shape_t<R>& shape, plan& p) {
+  if constexpr (materializing<E> && E::rank == R && std::is_same_v<typename E::value_type, T>) {
+    if (e.shape() != shape) return false;
+    e.compute_root(dst, p);
+    return true;
+  } else {
+    static_cast<void>(e), static_cast<void>(dst), static_cast<void>(shape), static_cast<void>(p);
+    return false;
+  }
+}
+struct written_if_materializing {
+  template <class E, class T, std::size_t R>
+  static bool write(const E& e, T* dst, const shape_t<R>& shape, plan& p) {
+    return write_materialized(e, dst, shape, p);
+  }
+};
+
+/// What a whole `=` statement can learn about its expression at run time, once the choices made when
+/// it was built are known: whether a node's value is zero everywhere (a gradient's contribution
+/// through a leaf that turned out not to be the variable), and whether a node can write its whole
+/// value straight into the destination, so that a gradient `matmul + zeros` runs as the product
+/// alone, into the gradient's memory, with no copy pass. Nodes that pass these questions on
+/// specialize this (autodiff/symbolic.hpp).
+template <class E>
+struct whole_value : written_if_materializing {
+  static bool is_zero(const E&) { return false; }
+};
+
 }  // namespace detail
 
 /// Runs statements of one shape as one pass. Shapes must already be checked. When an expression reads
@@ -241,9 +271,11 @@ void execute_in(plan& p, const Stmt&... stmts) {
     bool reads_dst = false;
     st0.expr.for_each_memory([&](memory_range m, std::size_t) { reads_dst = reads_dst || overlaps(m, outputs[0]); });
     if (!reads_dst) {
+      // `y = matmul(a, b)`: straight into y.
       using E = decltype(st0.expr);
+      if (detail::whole_value<E>::write(st0.expr, st0.dst, st0.shape, p)) return;
       if constexpr (detail::materializing<E> && E::rank == first::rank) {
-        if (st0.expr.shape() == st0.shape) {  // `y = matmul(a, b)`: straight into y
+        if (st0.expr.shape() == st0.shape) {  // a choice: the picked alternative as the statement
           st0.expr.compute_root(st0.dst, p);
           return;
         }

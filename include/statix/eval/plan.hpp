@@ -29,6 +29,7 @@ namespace statix {
 /// and shape of the tensors it reads, the bits of its scalars).
 class signature {
  public:
+  signature() { words_.reserve(32); }  // one allocation for most nodes, not one per doubling
   void add(std::uintptr_t word) { words_.push_back(word); }
   template <class T>
     requires std::is_trivially_copyable_v<T>
@@ -206,11 +207,14 @@ class plan {
   /// The value of a node identical to `node` computed earlier in this plan (or an enclosing one), or null.
   template <class Node>
   std::shared_ptr<const void> find(const Node& node) const {
-    signature sig;
-    node.identify(sig);
+    return find<Node>(signature_of(node));
+  }
+  /// The same, for a node whose signature the caller has computed (and will pass to remember).
+  template <class Node>
+  std::shared_ptr<const void> find(const signature& sig) const {
     for (const plan* p = this; p != nullptr; p = p->parent_)
       for (const entry& e : p->entries_)
-        if (*e.type == typeid(Node) && e.sig == sig && (p == this || e.seen != seen_by::this_plan)) return e.value;
+        if (e.sig == sig && *e.type == typeid(Node) && (p == this || e.seen != seen_by::this_plan)) return e.value;
     return nullptr;
   }
   /// Who sees a remembered value: the whole tree of plans (a buffer the root plan owns, or memory that
@@ -220,11 +224,20 @@ class plan {
   enum class seen_by { all, this_tree, this_plan };
   template <class Node>
   void remember(const Node& node, std::shared_ptr<const void> value, seen_by seen = seen_by::all) {
-    signature sig;
-    node.identify(sig);
+    remember<Node>(signature_of(node), std::move(value), seen);
+  }
+  template <class Node>
+  void remember(signature sig, std::shared_ptr<const void> value, seen_by seen = seen_by::all) {
     plan* home = this;
     while (seen == seen_by::all && home->parent_ != nullptr) home = home->parent_;
     home->entries_.push_back({&typeid(Node), std::move(sig), std::move(value), seen});
+  }
+
+  template <class Node>
+  static signature signature_of(const Node& node) {
+    signature sig;
+    node.identify(sig);
+    return sig;
   }
 
   /// Epilogue fusion. The loop sets a target (its destination, when the statement's expression reads no

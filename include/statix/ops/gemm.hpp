@@ -97,9 +97,13 @@ void pack_transposed(T* out, const T* src, std::size_t ld, std::size_t rows, std
                                   _mm256_permute2f128_ps(s2, s6, 0x20), _mm256_permute2f128_ps(s3, s7, 0x20),
                                   _mm256_permute2f128_ps(s0, s4, 0x31), _mm256_permute2f128_ps(s1, s5, 0x31),
                                   _mm256_permute2f128_ps(s2, s6, 0x31), _mm256_permute2f128_ps(s3, s7, 0x31)};
+        // A panel narrower than a register (Width 6) is stored whole too: lanes past Width hold zeros
+        // (rows that were not loaded) and land at the start of the next k's slot, which that k's store
+        // then overwrites. Only the very last store of the panel is masked (masked stores are
+        // microcoded on Zen 2: storing every row that way was a twentieth of an MLP step).
         for (std::size_t k = 0; k < 8; ++k) {
           T* to = out + (k0 + k) * Width + r0;
-          if (width == 8)
+          if (width == 8 || (Width < 8 && k0 + k + 1 < kc))
             _mm256_storeu_ps(to, column[k]);
           else
             simd::store_first(to, simd::batch<float>(column[k]), width);
@@ -219,8 +223,13 @@ class product {
       T* out = packed_b_ + panel_index(jc) * k_ * NR;
       if (b_.col_stride == 1) {
         for (std::size_t k = 0; k < k_; ++k, out += NR) {
-          std::copy_n(&b_(k, jc), nr, out);
-          std::fill(out + nr, out + NR, T(0));
+          if (nr == NR) {  // registers, not a call to memmove per row of the panel
+            for (std::size_t v = 0; v < Tile::NV; ++v)
+              Tile::B::load_unaligned(&b_(k, jc) + v * Tile::L).store_unaligned(out + v * Tile::L);
+          } else {
+            std::copy_n(&b_(k, jc), nr, out);
+            std::fill(out + nr, out + NR, T(0));
+          }
         }
       } else if (b_.row_stride == 1) {  // B^T: each column of the panel is a row in memory
         pack_transposed<NR>(out, &b_(0, jc), b_.col_stride, nr, k_);
