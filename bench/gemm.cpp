@@ -30,7 +30,8 @@ struct gemm_shape {
   std::string name() const { return std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n); }
   double flops() const { return 2.0 * double(m) * double(k) * double(n); }
 };
-const gemm_shape kShapes[] = {{128, 784, 128}, {128, 128, 10}, {256, 256, 256}, {1024, 1024, 1024}};
+const gemm_shape kShapes[] = {{128, 784, 128}, {128, 784, 256}, {256, 128, 784},
+                              {128, 128, 10},  {256, 256, 256}, {1024, 1024, 1024}};
 /// Where an epilogue matters: a product whose output (16 MiB) is large next to its work.
 const gemm_shape kWideOutput{4096, 64, 1024};
 

@@ -248,6 +248,20 @@ class product {
       pack_transposed<MR>(out, a.data, a.row_stride, mr, kc);
       return;
     }
+    if constexpr (MR <= Tile::L) {
+      if (a.row_stride == 1) {  // A^T: the panel's column k lies in memory; one register per k
+        using B = typename Tile::B;
+        for (std::size_t k = 0; k < kc; ++k) {
+          const T* src = a.data + k * a.col_stride;
+          const B v = mr == Tile::L ? B::load_unaligned(src) : simd::load_first<B>(src, mr);
+          if (MR == Tile::L || k + 1 < kc)
+            v.store_unaligned(out + k * MR);  // lanes past MR are zeros and the next k overwrites them
+          else
+            simd::store_first(out + k * MR, v, MR);
+        }
+        return;
+      }
+    }
     for (std::size_t k = 0; k < kc; ++k, out += MR) {
       for (std::size_t r = 0; r < mr; ++r) out[r] = a(r, k);
       for (std::size_t r = mr; r < MR; ++r) out[r] = T(0);
