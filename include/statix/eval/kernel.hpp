@@ -215,21 +215,17 @@ concept materializing = requires(const N& node, typename N::value_type* dst, pla
 };
 
 /// Computes a materializing node of the destination's shape straight into it; false for anything else.
-template <class E, class T, std::size_t R>
-bool write_materialized(const E& e, T* dst, const shape_t<R>& shape, plan& p) {
-  if constexpr (materializing<E> && E::rank == R && std::is_same_v<typename E::value_type, T>) {
-    if (e.shape() != shape) return false;
-    e.compute_root(dst, p);
-    return true;
-  } else {
-    static_cast<void>(e), static_cast<void>(dst), static_cast<void>(shape), static_cast<void>(p);
-    return false;
-  }
-}
 struct written_if_materializing {
   template <class E, class T, std::size_t R>
   static bool write(const E& e, T* dst, const shape_t<R>& shape, plan& p) {
-    return write_materialized(e, dst, shape, p);
+    if constexpr (materializing<E> && E::rank == R && std::is_same_v<typename E::value_type, T>) {
+      if (e.shape() != shape) return false;
+      e.compute_root(dst, p);
+      return true;
+    } else {
+      static_cast<void>(e), static_cast<void>(dst), static_cast<void>(shape), static_cast<void>(p);
+      return false;
+    }
   }
 };
 

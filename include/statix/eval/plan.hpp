@@ -222,10 +222,7 @@ class plan {
   /// only (an epilogue's destination: filled block by block while this plan's loop runs, so an operand
   /// evaluated before the loop, in a nested plan, must not read it).
   enum class seen_by { all, this_tree, this_plan };
-  template <class Node>
-  void remember(const Node& node, std::shared_ptr<const void> value, seen_by seen = seen_by::all) {
-    remember<Node>(signature_of(node), std::move(value), seen);
-  }
+  /// Keeps the value of a node of type Node whose signature is `sig` (from signature_of).
   template <class Node>
   void remember(signature sig, std::shared_ptr<const void> value, seen_by seen = seen_by::all) {
     plan* home = this;
