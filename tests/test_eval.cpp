@@ -61,6 +61,44 @@ BOOST_AUTO_TEST_CASE(eval_returns_tensors) {
   BOOST_TEST((!y(0) && y(1)));
 }
 
+namespace {
+// An expression over a tensor that dies with this function: the expression must own it.
+auto scaled_exp_of_temporary(const sx::tensor<double, sx::dyn, 3>& x) {
+  return sx::exp(sx::eval(x * 2)) + 1;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(expressions_own_temporary_tensors) {
+  // Nodes over memory they do not own are plain values: nothing for the compiler to construct or
+  // destroy (the reason owning leaves are a node type of their own).
+  sx::tensor<float, 3> a{1, 2, 3};
+  static_assert(std::is_trivially_copyable_v<decltype(sx::exp(a * 2 + a) / sx::sum(a))>);
+  static_assert(!std::is_trivially_copyable_v<decltype(sx::eval(a) + a)>);
+
+  sx::tensor<double, sx::dyn, 3> x = random_tensor<double, sx::dyn, 3>(1, -1, 1, 5);
+  const std::vector<double> before(x.begin(), x.end());
+  auto e = scaled_exp_of_temporary(x);
+  x = x * 0;  // the expression read its own copy, taken when it was built
+  sx::tensor<double, sx::dyn, 3> y = e;
+  std::vector<double> ref(before.size());
+  for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = std::exp(before[i] * 2) + 1;
+  check_close(y.data(), ref, tolerance<double>(), "expression over a temporary");
+
+  // The same through a reshape (a view of the owned memory) and a product reading it.
+  auto r = sx::reshape<15>(sx::eval(e));
+  auto m = sx::matmul(sx::eval(e), sx::eval(sx::ones<double, 3, 1>()));
+  sx::tensor<double, 15> flat = r;
+  sx::tensor<double, sx::dyn, 1> rows = m;
+  check_close(flat.data(), ref, tolerance<double>(), "reshape of a temporary");
+  for (std::size_t i = 0; i < 5; ++i)
+    BOOST_TEST(rows(i, 0) == ref[3 * i] + ref[3 * i + 1] + ref[3 * i + 2], boost::test_tools::tolerance(1e-12));
+
+  // A temporary is a constant to autodiff: d/dw sum(w * 2x) = 2x.
+  sx::tensor<double, 3> w{0.5, -1, 2}, c{1, 2, 3};
+  sx::tensor<double, 3> g = sx::grad(sx::sum(w * sx::eval(c * 2) + w), w);
+  for (std::size_t i = 0; i < 3; ++i) BOOST_TEST(g(i) == 2 * c(i) + 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(fuse)

@@ -8,6 +8,7 @@
 // Flat cursors are used when every leaf has the destination's size: the whole tensor is one row.
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <functional>
@@ -18,6 +19,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "dtype.hpp"
 #include "eval/plan.hpp"
@@ -56,6 +58,31 @@ inline bool overlaps(const memory_range& a, const memory_range& b) {
   return lt(a.begin, b.end) && lt(b.begin, a.end);
 }
 
+/// What `for_each_memory` calls for each range an expression reads: the range and how many elements
+/// are read at the destination's own positions (dyn: at unrelated positions). A non-owning reference
+/// to the caller's callable: typed callables would instantiate every node's walk once per caller and
+/// once more per enclosing primitive (a third of the functions g++ compiled for a gradient).
+class memory_visitor {
+ public:
+  template <class F>
+    requires(!std::same_as<std::remove_const_t<F>, memory_visitor> && std::invocable<F&, memory_range, std::size_t>)
+  memory_visitor(F& f)  // NOLINT(google-explicit-constructor): passed where a callable is
+      : callable_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* c, memory_range m, std::size_t n) { (*static_cast<F*>(c))(m, n); }) {}
+  void operator()(memory_range m, std::size_t n) const { call_(callable_, m, unrelated_ ? dyn : n); }
+  /// The same visitor for operands read at positions unrelated to the destination's (a primitive's).
+  memory_visitor unrelated() const {
+    memory_visitor v = *this;
+    v.unrelated_ = true;
+    return v;
+  }
+
+ private:
+  void* callable_;
+  void (*call_)(void*, memory_range, std::size_t);
+  bool unrelated_ = false;
+};
+
 namespace detail {
 
 /// A minimal tuple for the children of a node. std::tuple's constrained constructors cost more
@@ -80,6 +107,15 @@ struct pack_impl<std::index_sequence<I...>, T...> : pack_item<I, T>... {
 };
 template <class... T>
 using pack = pack_impl<std::index_sequence_for<T...>, T...>;
+/// Item I of a pack (the base class deduces its type).
+template <std::size_t I, class T>
+constexpr const T& item(const pack_item<I, T>& p) {
+  return p.value;
+}
+template <std::size_t I, class T>
+constexpr T& item(pack_item<I, T>& p) {
+  return p.value;
+}
 
 /// Strides of an operand of shape `s` (rank r <= R) read at the positions of a loop of shape `loop`:
 /// broadcast extents and missing leading extents get stride 0.
@@ -130,16 +166,30 @@ struct merged_axes {
 
 }  // namespace detail
 
+/// Copies of operands a loop overwrites, owned by the loop for as long as it runs.
+using loop_copies = std::vector<std::unique_ptr<std::byte[]>>;
+
 /// What a cursor needs to know about the loop driving it: the destination's shape (with axes merged
 /// when `merged` is set), and the memory written by the statements of this loop (a leaf reading it at
-/// other positions takes a copy). With `probe` set, cursors are made only to report the strides of
-/// their operands to it; they are not read.
+/// other positions takes a copy, kept in `copies`). With `probe` set, cursors are made only to report
+/// the strides of their operands to it; they are not read.
 template <std::size_t R>
 struct loop_info {
   shape_t<R> shape;
   std::span<const memory_range> outputs;
+  loop_copies* copies = nullptr;
   const detail::merged_axes<R>* merged = nullptr;
   detail::axis_merges<R>* probe = nullptr;
+
+  /// A copy of `n` values at `data` that lives until the loop ends.
+  template <class T>
+  const T* copy_of(const T* data, std::size_t n) const {
+    static_assert(std::is_trivially_copyable_v<T> && alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+    auto& bytes = copies->emplace_back(std::make_unique_for_overwrite<std::byte[]>(n * sizeof(T)));
+    T* copy = reinterpret_cast<T*>(bytes.get());
+    std::copy_n(data, n, copy);
+    return copy;
+  }
 
   /// The strides, in this loop, of an operand of the given shape (broadcast: stride 0).
   template <std::size_t r>
@@ -183,8 +233,10 @@ std::optional<merged_axes<R>> merge_axes(const shape_t<R>& shape, const axis_mer
 
 }  // namespace detail
 
-/// A leaf reading contiguous row-major memory: an lvalue tensor (by reference), a view, or a temporary
-/// tensor the expression keeps alive (`keep_alive`).
+/// A leaf reading contiguous row-major memory it does not own: an lvalue tensor, a view, or (lowered)
+/// a value its plan keeps. A pointer and the extents, trivially copyable, so that the nodes above it
+/// are too: owning leaves gave every node type a copy constructor, a move constructor and a destructor
+/// for the compiler's back end (a fifth of a gradient example's compile time).
 template <dtype T, class Ext>
 struct leaf_expr {
   static constexpr bool is_statix_expression = true;
@@ -194,7 +246,6 @@ struct leaf_expr {
 
   const T* data;
   shape_t<rank> extent;
-  std::shared_ptr<const void> keep_alive;
 
   constexpr const shape_t<rank>& shape() const { return extent; }
   std::size_t size() const { return element_count(extent); }
@@ -205,9 +256,9 @@ struct leaf_expr {
   template <bool Flat>
   auto lower(plan&) const {
     if constexpr (Flat)
-      return leaf_expr<T, extents<dyn>>{data, {size()}, nullptr};
+      return leaf_expr<T, extents<dyn>>{data, {size()}};
     else
-      return leaf_expr<T, dyn_extents<rank>>{data, extent, nullptr};
+      return leaf_expr<T, dyn_extents<rank>>{data, extent};
   }
   void identify(signature& s) const {
     s.add(reinterpret_cast<std::uintptr_t>(data));
@@ -221,7 +272,6 @@ struct leaf_expr {
     const T* row;
     shape_t<R> stride;
     bool inner_contiguous;
-    std::unique_ptr<T[]> copy;  // only when the loop writes this memory at other positions
 
     void set_row(const shape_t<R>& index) {
       if constexpr (!Flat) row = base + detail::row_offset(stride, index);
@@ -239,7 +289,7 @@ struct leaf_expr {
 
   template <bool Flat, std::size_t R>
   cursor<Flat, R> make_cursor(const loop_info<R>& loop) const {
-    cursor<Flat, R> c{data, data, {}, true, nullptr};
+    cursor<Flat, R> c{data, data, {}, true};
     if constexpr (!Flat) {
       c.stride = loop.strides_of(extent);
       c.inner_contiguous = R == 0 || c.stride[R - 1] == 1;
@@ -250,19 +300,14 @@ struct leaf_expr {
     const bool same_positions = size() == element_count(loop.shape);
     for (const memory_range& out : loop.outputs) {
       if (overlaps(mine, out) && !(same_positions && out.begin == mine.begin)) {
-        c.copy = std::make_unique<T[]>(size());
-        std::copy_n(data, size(), c.copy.get());
-        c.base = c.row = c.copy.get();
+        c.base = c.row = loop.copy_of(data, size());
         break;
       }
     }
     return c;
   }
 
-  template <class F>
-  void for_each_memory(F&& f) const {
-    f(memory(), element_count(extent));
-  }
+  void for_each_memory(memory_visitor f) const { f(memory(), element_count(extent)); }
 };
 
 /// A plain number inside an expression; it has the dtype of the expression it met.
@@ -297,8 +342,32 @@ struct scalar_expr {
   cursor make_cursor(const loop_info<R>&) const {
     return {value};
   }
-  template <class F>
-  void for_each_memory(F&&) const {}
+  void for_each_memory(memory_visitor) const {}
+};
+
+/// A temporary tensor inside an expression (`x + sx::eval(y)`), moved into shared ownership so the
+/// expression cannot dangle. Lowering gives the plain leaf: while an expression is evaluated, it keeps
+/// its own memory. Not a variable for autodiff (no tensor of the caller's can be this memory).
+template <dtype T, class Ext>
+struct owned_leaf_expr {
+  static constexpr bool is_statix_expression = true;
+  using value_type = T;
+  using extents_type = Ext;
+  static constexpr std::size_t rank = Ext::rank;
+
+  leaf_expr<T, Ext> leaf;
+  std::shared_ptr<const void> owner;
+
+  constexpr const shape_t<rank>& shape() const { return leaf.shape(); }
+  std::size_t size() const { return leaf.size(); }
+  bool flat_ok(std::size_t n) const { return leaf.flat_ok(n); }
+  static constexpr bool always_flat(std::size_t n) { return Ext::static_size == n; }
+  template <bool Flat>
+  auto lower(plan& p) const {
+    return leaf.template lower<Flat>(p);
+  }
+  void identify(signature& s) const { leaf.identify(s); }
+  void for_each_memory(memory_visitor f) const { leaf.for_each_memory(f); }
 };
 
 /// Turns an operand into a node: expressions are copied (they are small values), lvalue tensors are
@@ -312,11 +381,11 @@ auto as_node(X&& x) {
     using T = std::remove_const_t<typename D::value_type>;
     using node = leaf_expr<T, typename D::extents_type>;
     if constexpr (std::is_lvalue_reference_v<X> || D::is_view) {
-      return node{x.data(), x.shape(), nullptr};
+      return node{x.data(), x.shape()};
     } else {
       auto owned = std::make_shared<const D>(std::forward<X>(x));
-      const T* p = owned->data();
-      return node{p, owned->shape(), std::move(owned)};
+      const node leaf{owned->data(), owned->shape()};
+      return owned_leaf_expr<T, typename D::extents_type>{leaf, std::move(owned)};
     }
   }
 }

@@ -84,8 +84,7 @@ struct index_expr {
     else
       return index_expr<T, dyn_extents<rank>, Gen>{extent, gen};
   }
-  template <class F>
-  void for_each_memory(F&&) const {}
+  void for_each_memory(memory_visitor) const {}
 
   template <bool Flat, std::size_t R>
   struct cursor {
@@ -140,8 +139,7 @@ struct constant_expr {
     for (std::size_t e : extent) s.add(e);
     s.add_bits(value);
   }
-  template <class F>
-  void for_each_memory(F&&) const {}
+  void for_each_memory(memory_visitor) const {}
 
   template <bool Flat, std::size_t R>
   typename scalar_expr<T>::cursor make_cursor(const loop_info<R>&) const {

@@ -96,9 +96,8 @@ struct map_expr {
     return args.apply([&](const auto&... a) { return cursor<Flat, R>{{{a.template make_cursor<Flat, R>(loop)}...}}; });
   }
 
-  template <class F>
-  void for_each_memory(F&& f) const {
-    args.apply([&](const auto&... a) { (a.for_each_memory(f), ...); });
+  void for_each_memory(memory_visitor f) const {
+    args.apply([f](const auto&... a) { (a.for_each_memory(f), ...); });
   }
 };
 

@@ -21,7 +21,7 @@ template <class T, std::size_t R>
 struct dense_operand {
   const T* data;
   shape_t<R> shape;
-  std::shared_ptr<const void> keep_alive;
+  std::shared_ptr<const void> keep_alive;  // the buffer made for this operand (null: a leaf's or a plan's)
   std::size_t size() const { return element_count(shape); }
 };
 
@@ -29,16 +29,20 @@ template <class N>
 inline constexpr bool is_leaf = false;
 template <class T, class Ext>
 inline constexpr bool is_leaf<leaf_expr<T, Ext>> = true;
+template <class N>
+inline constexpr bool is_owned_leaf = false;
+template <class T, class Ext>
+inline constexpr bool is_owned_leaf<owned_leaf_expr<T, Ext>> = true;
 
 template <class Node>
 auto dense(const Node& node, plan& p) {
   using T = typename Node::value_type;
   constexpr std::size_t R = Node::rank;
   if constexpr (is_leaf<Node>) {
-    return dense_operand<T, R>{node.data, node.shape(), node.keep_alive};
-  } else if constexpr (is_leaf<decltype(node.template lower<false>(p))>) {  // a primitive: its value, kept
+    return dense_operand<T, R>{node.data, node.shape(), nullptr};
+  } else if constexpr (is_leaf<decltype(node.template lower<false>(p))>) {  // a primitive's value, in p
     auto leaf = node.template lower<false>(p);
-    return dense_operand<T, R>{leaf.data, leaf.shape(), std::move(leaf.keep_alive)};
+    return dense_operand<T, R>{leaf.data, leaf.shape(), nullptr};
   } else {
     auto buffer = shared_buffer<T>(element_count(node.shape()));
     plan child = p.nested_for_buffer();
@@ -55,11 +59,11 @@ scalar_expr<T> rule_failed() {
 }
 
 template <bool Flat, class T, std::size_t R>
-auto leaf_over(const T* data, const shape_t<R>& shape, std::shared_ptr<const void> keep) {
+auto leaf_over(const T* data, const shape_t<R>& shape) {
   if constexpr (Flat)
-    return leaf_expr<T, extents<dyn>>{data, {element_count(shape)}, std::move(keep)};
+    return leaf_expr<T, extents<dyn>>{data, {element_count(shape)}};
   else
-    return leaf_expr<T, dyn_extents<R>>{data, shape, std::move(keep)};
+    return leaf_expr<T, dyn_extents<R>>{data, shape};
 }
 
 }  // namespace detail
@@ -83,11 +87,10 @@ struct primitive_expr {
   bool flat_ok(std::size_t n) const { return size() == n; }
   static constexpr bool always_flat(std::size_t n) { return extents_type::static_size == n; }
 
+  /// A leaf over the value, which `p` (or the plan it is nested in) keeps until it ends.
   template <bool Flat>
   auto lower(plan& p) const {
-    std::shared_ptr<const void> value = materialize(p);
-    const auto* data = static_cast<const value_type*>(value.get());
-    return detail::leaf_over<Flat>(data, extent, std::move(value));
+    return detail::leaf_over<Flat>(static_cast<const value_type*>(materialize(p).get()), extent);
   }
 
   /// Computes the value straight into `dst` (unless this plan has it already).
@@ -106,9 +109,8 @@ struct primitive_expr {
     args.apply([&s](const auto&... a) { (a.identify(s), ...); });
   }
   /// Operands are read at positions unrelated to the destination's: any overlap is a conflict.
-  template <class F>
-  void for_each_memory(F&& f) const {
-    args.apply([&f](const auto&... a) { (a.for_each_memory([&f](memory_range m, std::size_t) { f(m, dyn); }), ...); });
+  void for_each_memory(memory_visitor f) const {
+    args.apply([u = f.unrelated()](const auto&... a) { (a.for_each_memory(u), ...); });
   }
 
  private:

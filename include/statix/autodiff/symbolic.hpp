@@ -58,8 +58,7 @@ struct literal_expr {
   typename scalar_expr<T>::cursor make_cursor(const loop_info<R>&) const {
     return {value};
   }
-  template <class F>
-  void for_each_memory(F&&) const {}
+  void for_each_memory(memory_visitor) const {}
 };
 
 /// `arg` read at the positions of `extent` (which it broadcasts to), with static extents Ext.
@@ -94,10 +93,7 @@ struct expand_expr {
   auto make_cursor(const loop_info<R>& loop) const {
     return arg.template make_cursor<Flat, R>(loop);
   }
-  template <class F>
-  void for_each_memory(F&& f) const {
-    arg.for_each_memory(f);
-  }
+  void for_each_memory(memory_visitor f) const { arg.for_each_memory(f); }
 };
 
 /// The lowered form of choose_expr (rank R: 1 when flat): only the picked alternative was lowered
@@ -184,10 +180,7 @@ struct choose_expr {
     s.add(use_first());
     first ? first->identify(s) : second->identify(s);
   }
-  template <class F>
-  void for_each_memory(F&& f) const {
-    first ? first->for_each_memory(f) : second->for_each_memory(f);
-  }
+  void for_each_memory(memory_visitor f) const { first ? first->for_each_memory(f) : second->for_each_memory(f); }
   /// As a whole statement, the picked alternative is the statement: no test per register, and a
   /// picked matmul writes straight into the destination.
   void compute_root(value_type* dst, plan& p) const {

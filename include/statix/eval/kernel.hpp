@@ -94,16 +94,16 @@ inline void run_one(const Cursor& cur, typename Stmt::value_type* dst, S s) {
 /// padded tail. `Step` is the widest lane count of the statements; narrower ones take several registers
 /// per step. The destinations arrive by value: SIMD stores may alias anything, so pointers read from
 /// the statements in memory would be reloaded after every store.
-template <std::size_t Step, class... Stmt, class Cursors, std::size_t... I>
-inline void run_row(const Cursors& cursors, std::tuple<typename Stmt::value_type*...> dst, std::size_t first,
-                    std::size_t last, std::index_sequence<I...>) {
+template <std::size_t Step, class... Stmt, class Cursors, class Destinations, std::size_t... I>
+inline void run_row(const Cursors& cursors, Destinations dst, std::size_t first, std::size_t last,
+                    std::index_sequence<I...>) {
   std::size_t j = first;
   for (; j + Step <= last; j += Step) {
     (
         [&] {
           constexpr std::size_t w = stmt_lanes<Stmt>;
           for (std::size_t k = 0; k < Step; k += w)
-            run_one<Stmt>(std::get<I>(cursors), std::get<I>(dst), simd::full_span{j + k});
+            run_one<Stmt>(item<I>(cursors), item<I>(dst), simd::full_span{j + k});
         }(),
         ...);
   }
@@ -113,25 +113,33 @@ inline void run_row(const Cursors& cursors, std::tuple<typename Stmt::value_type
           constexpr std::size_t w = stmt_lanes<Stmt>;
           std::size_t k = j;
           if constexpr (w < Step) {  // a narrower statement may still have whole registers left
-            for (; k + w <= last; k += w) run_one<Stmt>(std::get<I>(cursors), std::get<I>(dst), simd::full_span{k});
+            for (; k + w <= last; k += w) run_one<Stmt>(item<I>(cursors), item<I>(dst), simd::full_span{k});
           }
-          if (k < last) run_one<Stmt>(std::get<I>(cursors), std::get<I>(dst), simd::tail_span{k, last - k});
+          if (k < last) run_one<Stmt>(item<I>(cursors), item<I>(dst), simd::tail_span{k, last - k});
         }(),
         ...);
   }
+}
+
+template <class First, class... Rest>
+constexpr const First& first_of(const First& first, const Rest&...) {
+  return first;
 }
 
 /// Runs elements [first, last) of the statements; unless the loop is flat, both are multiples of the
 /// last extent (whole rows).
 // Out of line on purpose: every statement with the same lowered type shares this one copy of the
 // loop instead of inlining it at each call site (code size and compile time; the call is per pass).
+// Statements, cursors and destinations travel as parameter packs and `pack`s, not std::tuple: the
+// tuple's and std::apply's helpers were a tenth of the functions a gradient example compiled.
 template <bool Flat, class... Stmt>
-[[gnu::noinline]] void run_loop(const std::tuple<const Stmt&...>& stmts, std::span<const memory_range> outputs,
-                                std::size_t first, std::size_t last) {
-  constexpr std::size_t R = std::tuple_element_t<0, std::tuple<Stmt...>>::rank;
+[[gnu::noinline]] void run_loop(std::span<const memory_range> outputs, std::size_t first, std::size_t last,
+                                const Stmt&... stmts) {
+  constexpr std::size_t R = std::remove_cvref_t<decltype(first_of(stmts...))>::rank;
   constexpr std::size_t step = std::max({stmt_lanes<Stmt>...});
   if (first >= last) return;
-  loop_info<R> loop{std::get<0>(stmts).shape, outputs};
+  loop_copies copies;
+  loop_info<R> loop{first_of(stmts...).shape, outputs, &copies};
   // Merge neighbouring axes every operand reads as one (the destinations are dense): longer rows,
   // fewer tails. The rows of [first, last) must stay whole rows.
   std::optional<merged_axes<R>> merged;
@@ -139,7 +147,7 @@ template <bool Flat, class... Stmt>
     axis_merges<R> merges;
     merges.mergeable.fill(true);
     loop.probe = &merges;
-    std::apply([&](const auto&... st) { (st.expr.template make_cursor<Flat, R>(loop), ...); }, stmts);
+    (stmts.expr.template make_cursor<Flat, R>(loop), ...);
     loop.probe = nullptr;
     merged = merge_axes(loop.shape, merges);
     if (merged && first % merged->shape[R - 1] == 0 && last % merged->shape[R - 1] == 0) {
@@ -148,12 +156,12 @@ template <bool Flat, class... Stmt>
     }
   }
   const shape_t<R>& shape = loop.shape;
-  auto cursors =
-      std::apply([&](const auto&... st) { return std::tuple{st.expr.template make_cursor<Flat, R>(loop)...}; }, stmts);
+  using cursors_type = pack<decltype(stmts.expr.template make_cursor<Flat, R>(loop))...>;
+  cursors_type cursors{{stmts.expr.template make_cursor<Flat, R>(loop)}...};
+  using destinations = pack<typename Stmt::value_type*...>;
   constexpr auto seq = std::index_sequence_for<Stmt...>{};
   if constexpr (Flat || R <= 1) {
-    run_row<step, Stmt...>(cursors, std::apply([](const auto&... st) { return std::tuple{st.dst...}; }, stmts), first,
-                           last, seq);
+    run_row<step, Stmt...>(cursors, destinations{{stmts.dst}...}, first, last, seq);
   } else {
     const std::size_t inner = shape[R - 1];
     shape_t<R> index{};
@@ -162,10 +170,8 @@ template <bool Flat, class... Stmt>
       rest /= shape[d];
     }
     for (std::size_t row = first / inner; row < last / inner; ++row) {
-      std::apply([&](auto&... c) { (c.set_row(index), ...); }, cursors);
-      run_row<step, Stmt...>(cursors,
-                             std::apply([&](const auto&... st) { return std::tuple{st.dst + row * inner...}; }, stmts),
-                             0, inner, seq);
+      cursors.apply([&](auto&... c) { (c.set_row(index), ...); });
+      run_row<step, Stmt...>(cursors, destinations{{stmts.dst + row * inner}...}, 0, inner, seq);
       for (std::size_t d = R - 1; d-- > 0;) {  // odometer over the outer extents
         if (++index[d] < shape[d]) break;
         index[d] = 0;
@@ -191,11 +197,10 @@ void run_lowered(plan& p, std::span<const memory_range> outputs, const Stmt&... 
       return statement<T, dyn_extents<S::rank>, typename S::kind, decltype(expr)>{st.dst, st.shape, std::move(expr)};
   };
   [&](const auto&... lowered) {
-    const std::tuple<const decltype(lowered)&...> all{lowered...};
-    const std::size_t n = element_count(std::get<0>(all).shape);
+    const std::size_t n = element_count(first_of(lowered...).shape);
     const plan::row_producer& producer = p.producer();
     if (!producer.compute_rows) {
-      run_loop<Flat>(all, outputs, 0, n);
+      run_loop<Flat>(outputs, 0, n, lowered...);
       return;
     }
     // Epilogue: the producer writes a block of rows into the destination, the loop finishes them.
@@ -203,7 +208,7 @@ void run_lowered(plan& p, std::span<const memory_range> outputs, const Stmt&... 
     for (std::size_t r = 0; r < producer.rows; r += producer.block) {
       const std::size_t r_end = std::min(producer.rows, r + producer.block);
       producer.compute_rows(r, r_end);
-      run_loop<Flat>(all, outputs, r * inner, r_end * inner);
+      run_loop<Flat>(outputs, r * inner, r_end * inner, lowered...);
     }
   }(lower(stmts)...);
 }
@@ -240,6 +245,17 @@ struct whole_value : written_if_materializing {
   static bool is_zero(const E&) { return false; }
 };
 
+/// Does an expression read memory the statements write other than at the positions they write it (n
+/// elements from the same start)? One type for every statement, so each node's walk compiles once.
+struct read_conflicts {
+  std::span<const memory_range> outputs;
+  std::size_t n;
+  bool conflict = false;
+  void operator()(memory_range m, std::size_t size) {
+    for (const memory_range& out : outputs)
+      if (overlaps(m, out) && !(m.begin == out.begin && size == n && n != dyn)) conflict = true;
+  }
+};
 }  // namespace detail
 
 /// Runs statements of one shape as one pass. Shapes must already be checked. When an expression reads
@@ -249,24 +265,20 @@ struct whole_value : written_if_materializing {
 template <class... Stmt>
 void execute_in(plan& p, const Stmt&... stmts) {
   const std::array<memory_range, sizeof...(Stmt)> outputs{stmts.memory()...};
-  using first = std::tuple_element_t<0, std::tuple<Stmt...>>;
-  const first& st0 = std::get<0>(std::tie(stmts...));
+  const auto& st0 = detail::first_of(stmts...);
+  using first = std::remove_cvref_t<decltype(st0)>;
   const std::size_t n = element_count(st0.shape);
   if constexpr (sizeof...(Stmt) > 1) {
-    bool conflict = false;
-    auto check = [&](memory_range m, std::size_t size) {
-      for (const memory_range& out : outputs)
-        if (overlaps(m, out) && !(m.begin == out.begin && size == n)) conflict = true;
-    };
+    detail::read_conflicts check{outputs, n};
     (stmts.expr.for_each_memory(check), ...);
-    if (conflict) {  // one after the other, each with its own plan: values read must be fresh
+    if (check.conflict) {  // one after the other, each with its own plan: values read must be fresh
       (execute_in(plan{}, stmts), ...);
       return;
     }
   } else if constexpr (std::is_same_v<typename first::kind, assign_kind::set>) {
-    bool reads_dst = false;
-    st0.expr.for_each_memory([&](memory_range m, std::size_t) { reads_dst = reads_dst || overlaps(m, outputs[0]); });
-    if (!reads_dst) {
+    detail::read_conflicts check{outputs, dyn};  // any read of the destination counts
+    st0.expr.for_each_memory(check);
+    if (!check.conflict) {
       // `y = matmul(a, b)`: straight into y.
       using E = decltype(st0.expr);
       if (detail::whole_value<E>::write(st0.expr, st0.dst, st0.shape, p)) return;

@@ -328,10 +328,7 @@ struct cast_expr {
     return cast_expr<U, decltype(arg.template lower<Flat>(p))>{arg.template lower<Flat>(p)};
   }
   void identify(signature& s) const { arg.identify(s); }
-  template <class F>
-  void for_each_memory(F&& f) const {
-    arg.for_each_memory(f);
-  }
+  void for_each_memory(memory_visitor f) const { arg.for_each_memory(f); }
 
   template <bool Flat, std::size_t R>
   struct cursor {

@@ -228,7 +228,7 @@ auto reshape_as(X x, const shape_t<Ext::rank>& to) {
     return x;
   } else if constexpr (detail::is_leaf<X>) {
     if (element_count(to) != x.size()) throw_shape_mismatch("reshape", x.shape(), to);
-    return leaf_expr<T, Ext>{x.data, to, std::move(x.keep_alive)};
+    return leaf_expr<T, Ext>{x.data, to};
   } else {
     return primitive_expr<op::reshape_to, X, constant_expr<T, Ext>>(std::move(x), sym::zeros<T, Ext>(to));
   }
@@ -302,8 +302,10 @@ auto reshape(X&& x) {
     auto node = as_node(std::forward<X>(x));
     using N = decltype(node);
     if constexpr (detail::is_leaf<N>) {  // memory: a view with new extents
-      return leaf_expr<typename N::value_type, To>{node.data, detail::reshaped<To>(node.shape()),
-                                                   std::move(node.keep_alive)};
+      return leaf_expr<typename N::value_type, To>{node.data, detail::reshaped<To>(node.shape())};
+    } else if constexpr (detail::is_owned_leaf<N>) {  // the same, still owning the memory
+      using T = typename N::value_type;
+      return owned_leaf_expr<T, To>{{node.leaf.data, detail::reshaped<To>(node.shape())}, std::move(node.owner)};
     } else {
       return primitive_expr<op::reshape<E...>, N>(std::move(node));
     }
