@@ -47,6 +47,11 @@ BOOST_AUTO_TEST_CASE(value_and_grad_reuses_forward_values) {
   auto h1 = sx::relu(sx::matmul(x, W1) + b1);
   auto logits = sx::matmul(h1, W2) + b2;
   auto loss = -sx::mean(sx::sum<1>(onehot * sx::log_softmax<1>(logits)));
+  // Gradients are plain values over the caller's tensors: nothing for the compiler to construct or
+  // destroy per node type (docs/benchmarks.md, "Compile time").
+  static_assert(std::is_trivially_copyable_v<decltype(loss)>);
+  static_assert(std::is_trivially_copyable_v<decltype(sx::grad(loss, W1))>);
+  static_assert(std::is_trivially_copyable_v<decltype(sx::grad(loss, b2))>);
 
   sx::reset_evaluations<sx::op::matmul>();
   sx::reset_evaluations<sx::op::permute<1, 0>>();
