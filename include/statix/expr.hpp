@@ -233,6 +233,21 @@ std::optional<merged_axes<R>> merge_axes(const shape_t<R>& shape, const axis_mer
 
 }  // namespace detail
 
+template <dtype T, class Ext>
+struct leaf_expr;
+
+namespace detail {
+/// The leaf over `shape` at `data` as a loop reads it: run-time extents, one row when `Flat`. What
+/// every node lowers to when its value is memory (a tensor's, or a value a plan keeps).
+template <bool Flat, class T, std::size_t R>
+auto leaf_over(const T* data, const shape_t<R>& shape) {
+  if constexpr (Flat)
+    return leaf_expr<T, extents<dyn>>{data, {element_count(shape)}};
+  else
+    return leaf_expr<T, dyn_extents<R>>{data, shape};
+}
+}  // namespace detail
+
 /// A leaf reading contiguous row-major memory it does not own: an lvalue tensor, a view, or (lowered)
 /// a value its plan keeps. A pointer and the extents, trivially copyable, so that the nodes above it
 /// are too: owning leaves gave every node type a copy constructor, a move constructor and a destructor
@@ -255,10 +270,7 @@ struct leaf_expr {
   /// The same node with run-time extents only (`Flat`: as one row of its element count); see execute().
   template <bool Flat>
   auto lower(plan&) const {
-    if constexpr (Flat)
-      return leaf_expr<T, extents<dyn>>{data, {size()}};
-    else
-      return leaf_expr<T, dyn_extents<rank>>{data, extent};
+    return detail::leaf_over<Flat>(data, extent);
   }
   void identify(signature& s) const {
     s.add(reinterpret_cast<std::uintptr_t>(data));

@@ -58,14 +58,6 @@ scalar_expr<T> rule_failed() {
   return {};
 }
 
-template <bool Flat, class T, std::size_t R>
-auto leaf_over(const T* data, const shape_t<R>& shape) {
-  if constexpr (Flat)
-    return leaf_expr<T, extents<dyn>>{data, {element_count(shape)}};
-  else
-    return leaf_expr<T, dyn_extents<R>>{data, shape};
-}
-
 }  // namespace detail
 
 template <class Prim, class... Args>
