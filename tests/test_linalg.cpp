@@ -301,6 +301,9 @@ BOOST_AUTO_TEST_CASE(winograd_edges) {
     check_conv<float, 1, 2, 2, 3, 16, 16>(1, hw, hw);
     check_conv<double, 1, 1, 1, 3, 12, 8>(2, hw + 1, hw);
   }
+  // Several images per call, their tiles side by side in the products (the last call takes fewer).
+  check_conv<float, 1, 1, 1, 3, 8, 12>(11, 14, 14);  // 49 tiles: 8 images per call, then 3
+  check_conv<double, 1, 0, 1, 3, 9, 8>(7, 21, 20);   // 90 tiles, odd output height: 5, then 2
 }
 
 BOOST_AUTO_TEST_CASE(groups_and_depthwise) {
@@ -561,20 +564,24 @@ BOOST_AUTO_TEST_CASE(planes_of_512_and_more) {  // one image per product (smalle
 }
 
 BOOST_AUTO_TEST_CASE(stride_1_3x3_and_winograd) {
-  // Stride-1 3x3, paddings 0..2, odd and even sizes: by unfolding (few channels or small planes)...
+  // Stride-1 3x3, paddings 0..2, odd and even sizes: by unfolding (fewer than 8 channels on a side)...
   for (std::size_t hw : {4u, 7u, 10u}) {
-    check_conv_backward<float, 3, 3, 1, 1, 1>(3, 8, 17, hw, hw + 1);
-    check_conv_backward<double, 3, 3, 1, 0, 1>(1, 17, 8, hw + 1, hw);
+    check_conv_backward<float, 3, 3, 1, 1, 1>(3, 4, 17, hw, hw + 1);
+    check_conv_backward<double, 3, 3, 1, 0, 1>(1, 17, 7, hw + 1, hw);
+    // ... by Winograd F(2x2, 3x3) for the input gradient, and for the weight gradient from 16 tiles
+    // per image (unfolding below: 4x4 and 7x7 here)
     check_conv_backward<float, 3, 3, 1, 2, 1>(1, 8, 8, hw, hw);
     check_conv_backward<double, 3, 3, 1, 1, 2>(3, 16, 16, hw, hw + 3);
   }
-  // ... and by Winograd F(2x2, 3x3): 64 channels and 64 tiles or more (both gradients), 36 to 63
-  // tiles (the weight gradient only), 128 channels and 16 tiles (the input gradient only).
+  // ... and with many channels, groups, several images per call (their tiles side by side in the
+  // products, the last call with fewer).
   check_conv_backward<float, 3, 3, 1, 1, 1>(2, 64, 64, 16, 17);
   check_conv_backward<double, 3, 3, 1, 0, 1>(1, 64, 65, 15, 16);
   check_conv_backward<float, 3, 3, 1, 2, 2>(1, 128, 130, 14, 13);
   check_conv_backward<float, 3, 3, 1, 1, 1>(1, 128, 128, 7, 8);
   check_conv_backward<double, 3, 3, 1, 1, 1>(1, 65, 64, 17, 16);
+  check_conv_backward<float, 3, 3, 1, 1, 1>(11, 8, 12, 14, 14);  // 49 tiles: 8 images per call, then 3
+  check_conv_backward<double, 3, 3, 1, 0, 1>(7, 9, 8, 21, 20);   // 110 input tiles: 4, then 3
 }
 
 BOOST_AUTO_TEST_CASE(groups_and_depthwise) {

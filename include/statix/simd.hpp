@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics (_mm512_undefined_ps is
 // self-initialized by design) once they are inlined into our loops; the warning is about the compiler's
@@ -273,6 +274,29 @@ inline void store_first(typename B::value_type* p, const B& v, std::size_t n) {
     v.store_aligned(buf);
     std::copy_n(buf, n, p);
   }
+}
+
+namespace detail {
+template <std::size_t Half>
+struct spread_half {  // lane i <- lane Half * n/2 + i/2: each value of one half of a register, twice
+  static constexpr std::size_t get(std::size_t i, std::size_t n) { return Half * n / 2 + i / 2; }
+};
+struct odd_lane {
+  static constexpr bool get(std::size_t i, std::size_t) { return i % 2 == 1; }
+};
+}  // namespace detail
+
+/// {a0, b0, a1, b1, ...}: the lanes of a and b alternated, as two registers. (xsimd 8's zip_lo and
+/// zip_hi alternate within each 128-bit half on AVX, not across the register.)
+template <class B>
+inline std::pair<B, B> interleave(const B& a, const B& b) {
+  using T = typename B::value_type;
+  using U = xsimd::batch<std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>, typename B::arch_type>;
+  constexpr auto first = xsimd::make_batch_constant<U, detail::spread_half<0>>();
+  constexpr auto second = xsimd::make_batch_constant<U, detail::spread_half<1>>();
+  constexpr auto odd = xsimd::make_batch_bool_constant<B, detail::odd_lane>();
+  return {xsimd::select(odd, xsimd::swizzle(b, first), xsimd::swizzle(a, first)),
+          xsimd::select(odd, xsimd::swizzle(b, second), xsimd::swizzle(a, second))};
 }
 
 /// Re-packs values computed at the lane count of `From` into a register of `To` lanes (casts between

@@ -129,6 +129,10 @@ void depthwise_plane(const T* x, std::size_t h, std::size_t w, const T* weights,
   }
 }
 
+/// Below this many channels per group (in or out), Winograd's transforms cost more than its 2.25x
+/// fewer multiplications save.
+inline constexpr std::size_t winograd_min_channels = 8;
+
 /// Winograd F(2x2, 3x3) for stride-1 3x3 convolutions (Lavin and Gray, 2015): each 2x2 block of
 /// outputs from a 4x4 block of input with 16 multiplications instead of 36, as 16 matrix products
 /// (one per position of the transformed 4x4 block) of transformed weights (O x C) by transformed
@@ -169,88 +173,123 @@ struct winograd_3x3 {
 
   /// V[16][c][tile] = B^T d B for the 4x4 input block d of every tile, B^T = [1 0 -1 0; 0 1 1 0;
   /// 0 -1 1 0; 0 1 0 -1]; the input is read through a zero-padded copy of each plane.
+  /// Rows of V are `columns` apart (several images' tiles side by side; v points at this image's).
   static void transform_input(const T* x, std::size_t channels, std::size_t h, std::size_t w, std::size_t pad,
-                              std::size_t tiles_y, std::size_t tiles_x, T* padded, T* v) {
-    const std::size_t ph = 2 * tiles_y + 2, pw = 2 * tiles_x + 2, tiles = tiles_y * tiles_x;
-    const std::size_t step = channels * tiles;
-    std::vector<T> t(4 * pw);
+                              std::size_t tiles_y, std::size_t tiles_x, T* padded, T* v, std::size_t columns) {
+    using B = simd::batch<T>;
+    constexpr std::size_t L = B::size;
+    // Each padded row holds its even columns, then its odd ones: a tile's columns 0..3 are then
+    // even[tx], odd[tx], even[tx + 1], odd[tx + 1], and L neighbouring tiles' are four registers.
+    const std::size_t ph = 2 * tiles_y + 2, half = tiles_x + 1, pitch = 2 * half;
+    const std::size_t step = channels * columns;
     for (std::size_t c = 0; c < channels; ++c) {
-      std::fill_n(padded, ph * pw, T(0));
-      for (std::size_t i = 0; i < h && i + pad < ph; ++i)
-        std::copy_n(x + (c * h + i) * w, std::min(w, pw - pad), padded + (i + pad) * pw + pad);
-      for (std::size_t ty = 0; ty < tiles_y; ++ty) {
-        // B^T d: the four input rows of this row of tiles combined column by column (whole rows at
-        // once), then d B: each tile's four columns of those, into 16 contiguous runs over tiles.
-        const T* r0 = padded + 2 * ty * pw;
-        const T* r1 = r0 + pw;
-        const T* r2 = r1 + pw;
-        const T* r3 = r2 + pw;
-        T* t0 = t.data();
-        T* t1 = t0 + pw;
-        T* t2 = t1 + pw;
-        T* t3 = t2 + pw;
-        for (std::size_t col = 0; col < pw; ++col) {
-          t0[col] = r0[col] - r2[col];
-          t1[col] = r1[col] + r2[col];
-          t2[col] = r2[col] - r1[col];
-          t3[col] = r1[col] - r3[col];
-        }
-        for (std::size_t i = 0; i < 4; ++i) {
-          const T* ti = t.data() + i * pw;
-          T* out = v + (i * 4) * step + c * tiles + ty * tiles_x;
-          for (std::size_t tx = 0; tx < tiles_x; ++tx) {
-            const T e0 = ti[2 * tx], e1 = ti[2 * tx + 1], e2 = ti[2 * tx + 2], e3 = ti[2 * tx + 3];
-            out[tx] = e0 - e2;
-            out[step + tx] = e1 + e2;
-            out[2 * step + tx] = e2 - e1;
-            out[3 * step + tx] = e1 - e3;
+      std::fill_n(padded, ph * pitch, T(0));
+      // Column j + pad of the padded row: x's even columns land in one half, its odd ones in the other.
+      const std::size_t inside = std::min(w, pitch - pad);
+      for (std::size_t i = 0; i < h && i + pad < ph; ++i) {
+        const T* src = x + (c * h + i) * w;
+        T* row = padded + (i + pad) * pitch;
+        T* even_to = row + pad % 2 * half + pad / 2;
+        T* odd_to = row + (pad + 1) % 2 * half + (pad + 1) / 2;
+        for (std::size_t j = 0; j < inside; j += 2) even_to[j / 2] = src[j];
+        for (std::size_t j = 1; j < inside; j += 2) odd_to[j / 2] = src[j];
+      }
+      for (std::size_t ty = 0; ty < tiles_y; ++ty)
+        for (std::size_t tx = 0; tx < tiles_x; tx += L) {
+          const std::size_t count = std::min(L, tiles_x - tx);
+          // Column j of the four-column blocks of input row r of these tiles.
+          const auto load = [&](std::size_t r, std::size_t j) {
+            const T* at = padded + (2 * ty + r) * pitch + j % 2 * half + j / 2 + tx;
+            return count == L ? B::load_unaligned(at) : simd::load_first<B>(at, count);
+          };
+          // B^T d (row i of it: rows a and b of d, added or subtracted), then its columns times B,
+          // into 16 runs over tiles.
+          constexpr std::size_t rows_a[4] = {0, 1, 2, 1}, rows_b[4] = {2, 2, 1, 3};
+          for (std::size_t i = 0; i < 4; ++i) {
+            B t[4];
+            for (std::size_t j = 0; j < 4; ++j)
+              t[j] = i == 1 ? load(rows_a[i], j) + load(rows_b[i], j) : load(rows_a[i], j) - load(rows_b[i], j);
+            const B u[4] = {t[0] - t[2], t[1] + t[2], t[2] - t[1], t[1] - t[3]};
+            T* out = v + (i * 4) * step + c * columns + ty * tiles_x + tx;
+            for (std::size_t j = 0; j < 4; ++j) {
+              if (count == L)
+                u[j].store_unaligned(out + j * step);
+              else
+                simd::store_first(out + j * step, u[j], count);
+            }
           }
         }
-      }
     }
   }
 
-  /// out[o] = A^T m A per tile, A^T = [1 1 1 0; 0 1 -1 -1], cut to the output's extent.
-  static void transform_output(const T* m, std::size_t outputs, std::size_t tiles_y, std::size_t tiles_x,
-                               std::size_t oh, std::size_t ow, T* out) {
-    const std::size_t tiles = tiles_y * tiles_x, step = outputs * tiles;
-    std::vector<T> block(16 * tiles_x);
+  /// out[o] = A^T m A per tile, A^T = [1 1 1 0; 0 1 -1 -1], cut to the output's extent; rows of m
+  /// `columns` apart (m points at this image's tiles). A register holds one value of each of L
+  /// neighbouring tiles of a row; the two output columns of those tiles are interleaved on the way out.
+  static void transform_output(const T* m, std::size_t columns, std::size_t outputs, std::size_t tiles_y,
+                               std::size_t tiles_x, std::size_t oh, std::size_t ow, T* out) {
+    using B = simd::batch<T>;
+    constexpr std::size_t L = B::size;
+    const std::size_t step = outputs * columns;
     for (std::size_t o = 0; o < outputs; ++o)
-      for (std::size_t ty = 0; ty < tiles_y; ++ty) {
-        for (std::size_t k = 0; k < 16; ++k)
-          copy_short(m + k * step + o * tiles + ty * tiles_x, tiles_x, block.data() + k * tiles_x);
-        for (std::size_t tx = 0; tx < tiles_x; ++tx) {
-          T r[2][4];
+      for (std::size_t ty = 0; ty < tiles_y; ++ty)
+        for (std::size_t tx = 0; tx < tiles_x; tx += L) {
+          const std::size_t count = std::min(L, tiles_x - tx);
+          const T* at = m + o * columns + ty * tiles_x + tx;
+          const auto load = [at, step, count](std::size_t k) {
+            return count == L ? B::load_unaligned(at + k * step) : simd::load_first<B>(at + k * step, count);
+          };
+          B r[2][4];
           for (std::size_t j = 0; j < 4; ++j) {
-            const T m0 = block[j * tiles_x + tx], m1 = block[(4 + j) * tiles_x + tx];
-            const T m2 = block[(8 + j) * tiles_x + tx], m3 = block[(12 + j) * tiles_x + tx];
+            const B m0 = load(j), m1 = load(4 + j), m2 = load(8 + j), m3 = load(12 + j);
             r[0][j] = m0 + m1 + m2;
             r[1][j] = m1 - m2 - m3;
           }
-          for (std::size_t a = 0; a < 2; ++a) {
-            const std::size_t y = 2 * ty + a;
-            if (y >= oh) break;
-            T* row = out + (o * oh + y) * ow + 2 * tx;
-            row[0] = r[a][0] + r[a][1] + r[a][2];
-            if (2 * tx + 1 < ow) row[1] = r[a][1] - r[a][2] - r[a][3];
+          const std::size_t width = std::min(2 * count, ow - 2 * tx);
+          for (std::size_t a = 0; a < 2 && 2 * ty + a < oh; ++a) {
+            const B even = r[a][0] + r[a][1] + r[a][2], odd = r[a][1] - r[a][2] - r[a][3];
+            const auto [low, high] = simd::interleave(even, odd);
+            T* row = out + (o * oh + 2 * ty + a) * ow + 2 * tx;
+            if (width >= L) {
+              low.store_unaligned(row);
+              if (width == 2 * L)
+                high.store_unaligned(row + L);
+              else if (width > L)
+                simd::store_first(row + L, high, width - L);
+            } else {
+              simd::store_first(row, low, width);
+            }
           }
         }
-      }
   }
 
-  /// One group of one image: x (channels, h, w) -> out (outputs, oh, ow), with the group's weights
-  /// already transformed into u (transform_weights: once per call, not once per image).
-  static void run(const T* x, const T* u, std::size_t channels, std::size_t outputs, std::size_t h, std::size_t wd,
-                  std::size_t pad, std::size_t oh, std::size_t ow, T* out) {
+  /// Products at least this wide: a 14 x 14 plane has 49 tiles, too few for the product's panels
+  /// of 16 columns and for the cost of packing its operands per call.
+  static constexpr std::size_t min_columns = 384;
+  /// Images per call of run(): enough for products min_columns wide.
+  static std::size_t images_per_call(std::size_t oh, std::size_t ow, std::size_t images) {
+    const std::size_t tiles = (oh + 1) / 2 * ((ow + 1) / 2);
+    return std::max<std::size_t>(1, std::min(images, (min_columns + tiles - 1) / std::max<std::size_t>(tiles, 1)));
+  }
+
+  /// One group of `images` images: image i's x (channels, h, w) at x + i * x_stride, its output
+  /// (outputs, oh, ow) at out + i * out_stride, with the group's weights already transformed into u
+  /// (transform_weights: once per call, not once per image). The images' tiles lie side by side in
+  /// the transformed arrays, so that each of the 16 products is as wide as all of them.
+  static void run(const T* x, std::size_t x_stride, const T* u, std::size_t channels, std::size_t outputs,
+                  std::size_t h, std::size_t wd, std::size_t pad, std::size_t oh, std::size_t ow, T* out,
+                  std::size_t out_stride, std::size_t images) {
     const std::size_t tiles_y = (oh + 1) / 2, tiles_x = (ow + 1) / 2, tiles = tiles_y * tiles_x;
-    T* v = scratch<T, 3>(16 * channels * tiles);
-    T* m = scratch<T, 4>(16 * outputs * tiles);
+    const std::size_t columns = images * tiles;
+    T* v = scratch<T, 3>(16 * channels * columns);
+    T* m = scratch<T, 4>(16 * outputs * columns);
     T* padded = scratch<T, 5>((2 * tiles_y + 2) * (2 * tiles_x + 2));
-    transform_input(x, channels, h, wd, pad, tiles_y, tiles_x, padded, v);
+    for (std::size_t i = 0; i < images; ++i)
+      transform_input(x + i * x_stride, channels, h, wd, pad, tiles_y, tiles_x, padded, v + i * tiles, columns);
     for (std::size_t k = 0; k < 16; ++k)
-      gemm::multiply<T>(outputs, tiles, channels, u + k * outputs * channels, v + k * channels * tiles,
-                        m + k * outputs * tiles);
-    transform_output(m, outputs, tiles_y, tiles_x, oh, ow, out);
+      gemm::multiply<T>(outputs, columns, channels, u + k * outputs * channels, v + k * channels * columns,
+                        m + k * outputs * columns);
+    for (std::size_t i = 0; i < images; ++i)
+      transform_output(m + i * tiles, columns, outputs, tiles_y, tiles_x, oh, ow, out + i * out_stride);
   }
 };
 
@@ -274,9 +313,6 @@ struct conv2d {
     return {x[0], w[0], (x[2] + 2 * Pad - w[2]) / Stride + 1, (x[3] + 2 * Pad - w[3]) / Stride + 1};
   }
 
-  /// Below this many channels per group, the transforms cost more than the 2.25x fewer products save.
-  static constexpr std::size_t winograd_min_channels = 8;
-
   template <class T, class NX, class NW>
   static void compute(T* out, const shape_t<4>& out_shape, plan& p, const NX& x_node, const NW& w_node) {
     constexpr std::size_t KH = NW::extents_type::values[2], KW = NW::extents_type::values[3];
@@ -287,22 +323,28 @@ struct conv2d {
     const std::size_t oh = out_shape[2], ow = out_shape[3], plane = oh * ow;
     const std::size_t depth = cg * KH * KW;  // the product's inner extent
     constexpr bool pointwise = KH == 1 && KW == 1 && Stride == 1 && Pad == 0;
-    const bool winograd =
-        KH == 3 && KW == 3 && Stride == 1 && cg >= winograd_min_channels && og >= winograd_min_channels;
+    const bool winograd = KH == 3 && KW == 3 && Stride == 1 && std::min(cg, og) >= detail::winograd_min_channels;
     const bool unfolds = !winograd && !pointwise && cg != 1;
     T* col = unfolds ? detail::scratch<T, 2>(depth * plane) : nullptr;
-    T* transformed = winograd ? detail::scratch<T, 2>(Groups * 16 * og * cg) : nullptr;
-    if (winograd)
+    if (winograd) {
+      T* transformed = detail::scratch<T, 2>(Groups * 16 * og * cg);
       for (std::size_t g = 0; g < Groups; ++g)
         detail::winograd_3x3<T>::transform_weights(w.data + g * og * depth, og, cg, transformed + g * 16 * og * cg);
+      const std::size_t chunk = detail::winograd_3x3<T>::images_per_call(oh, ow, batch);
+      for (std::size_t n = 0; n < batch; n += chunk)
+        for (std::size_t g = 0; g < Groups; ++g)
+          detail::winograd_3x3<T>::run(x.data + (n * channels + g * cg) * h * wd, channels * h * wd,
+                                       transformed + g * 16 * og * cg, cg, og, h, wd, Pad, oh, ow,
+                                       out + (n * out_shape[1] + g * og) * plane, out_shape[1] * plane,
+                                       std::min(chunk, batch - n));
+      return;
+    }
     for (std::size_t n = 0; n < batch; ++n)
       for (std::size_t g = 0; g < Groups; ++g) {
         const T* xg = x.data + (n * channels + g * cg) * h * wd;
         const T* wg = w.data + g * og * depth;
         T* og_out = out + (n * out_shape[1] + g * og) * plane;
-        if (winograd) {
-          detail::winograd_3x3<T>::run(xg, transformed + g * 16 * og * cg, cg, og, h, wd, Pad, oh, ow, og_out);
-        } else if (cg == 1 && !pointwise) {  // depthwise: one input plane per group
+        if (cg == 1 && !pointwise) {  // depthwise: one input plane per group
           for (std::size_t o = 0; o < og; ++o)
             detail::depthwise_plane<KH, KW, Stride, Pad>(xg, h, wd, wg + o * depth, og_out + o * plane, oh, ow);
         } else if constexpr (pointwise) {

@@ -77,18 +77,14 @@ void fold(const T* col, std::size_t pitch, std::size_t channels, std::size_t h, 
       }
 }
 
-/// When the Winograd kernels pay, measured (float, batch 32, 3x3 stride 1, channels in = out; fewer
-/// products against the transforms' passes and products too short for the tiles of gemm): with at
-/// least 64 channels per group on both sides; for the input gradient from 64 tiles (2x2 blocks of
-/// output) per image, or from 16 with 128 channels (at 32 channels 32x32, 6.6 ms against 6.4 by
-/// unfolding; at 64 channels 12x12, 4.4 against 3.3; 128 channels 8x8, 4.9 against 5.9); for the
-/// weight gradient, whose products run per image (one row per channel, tiles deep), from 36 tiles
-/// (64 channels 12x12: 2.8 against 3.5 ms; 128 channels 8x8: 5.9 against 5.6).
-inline constexpr std::size_t winograd_backward_min_channels = 64;
-inline constexpr std::size_t winograd_input_grad_min_tiles = 64;
-inline constexpr std::size_t winograd_input_grad_wide_channels = 128;
-inline constexpr std::size_t winograd_input_grad_wide_min_tiles = 16;
-inline constexpr std::size_t winograd_weight_grad_min_tiles = 36;
+/// The Winograd gradients pay from the forward's winograd_min_channels on both sides (measured with
+/// the images of a call side by side in the transformed arrays, float, 3x3 stride 1, in -> out
+/// channels, plane, batch; ms by Winograd against unfolding): input gradient 32 -> 64 14x14 128:
+/// 22.1 against 24.0; 16 -> 16 28x28 32: 3.3 against 4.1; 64 -> 64 8x8 32: 3.1 against 4.0;
+/// 128 -> 128 8x8 32: 11.3 against 14.5. The weight gradient's products run per image (tiles deep),
+/// so it needs tiles: from 16 per image (32 -> 32 8x8 64: 2.4 against 2.6; 32 -> 64 14x14 128: 18.9
+/// against 21.6; 64 -> 64 32x32 16: 16.6 against 18.3).
+inline constexpr std::size_t winograd_weight_grad_min_tiles = 16;
 
 /// The input gradient's products take whole images along their columns until there are this many.
 inline constexpr std::size_t input_grad_min_columns = 512;
@@ -202,11 +198,7 @@ void conv2d_input_grad(const T* g, const T* w, T* dx, std::size_t n, std::size_t
   }
 
   if constexpr (KH == 3 && KW == 3 && S == 1 && P <= 2) {
-    const std::size_t tiles = (oh + 1) / 2 * ((ow + 1) / 2), narrow = std::min(cg, og);
-    const bool pays = narrow >= winograd_backward_min_channels &&
-                      (tiles >= winograd_input_grad_min_tiles ||
-                       (narrow >= winograd_input_grad_wide_channels && tiles >= winograd_input_grad_wide_min_tiles));
-    if (pays) {
+    if (std::min(cg, og) >= winograd_min_channels) {
       // dx[c] = sum_o g[o] correlated (padding 2 - P) with w[o][c] rotated by 180 degrees.
       T* flipped = scratch<T, 7>(G * cg * og * 9);
       for (std::size_t gi = 0; gi < G; ++gi)
@@ -219,10 +211,11 @@ void conv2d_input_grad(const T* g, const T* w, T* dx, std::size_t n, std::size_t
       T* u = scratch<T, 8>(G * 16 * cg * og);
       for (std::size_t gi = 0; gi < G; ++gi)
         winograd_3x3<T>::transform_weights(flipped + gi * cg * og * 9, cg, og, u + gi * 16 * cg * og);
-      for (std::size_t ni = 0; ni < n; ++ni)
+      const std::size_t chunk = winograd_3x3<T>::images_per_call(h, wd, n);
+      for (std::size_t n0 = 0; n0 < n; n0 += chunk)
         for (std::size_t gi = 0; gi < G; ++gi)
-          winograd_3x3<T>::run(g + (ni * o + gi * og) * plane, u + gi * 16 * cg * og, og, cg, oh, ow, 2 - P, h, wd,
-                               dx + (ni * c + gi * cg) * in_plane);
+          winograd_3x3<T>::run(g + (n0 * o + gi * og) * plane, o * plane, u + gi * 16 * cg * og, og, cg, oh, ow, 2 - P,
+                               h, wd, dx + (n0 * c + gi * cg) * in_plane, c * in_plane, std::min(chunk, n - n0));
       return;
     }
   }
@@ -362,8 +355,7 @@ void conv2d_weight_grad(const T* x, const T* g, T* dw, std::size_t n, std::size_
 
   if constexpr (KH == 3 && KW == 3 && S == 1 && P <= 2) {
     const std::size_t tiles_y = (oh + 1) / 2, tiles_x = (ow + 1) / 2, tiles = tiles_y * tiles_x;
-    if (cg >= winograd_backward_min_channels && og >= winograd_backward_min_channels &&
-        tiles >= winograd_weight_grad_min_tiles) {
+    if (std::min(cg, og) >= winograd_min_channels && tiles >= winograd_weight_grad_min_tiles) {
       // Per image: V[16][c][tile] (the forward's input transform), D[16][tile][o] = A g A^T per 2x2
       // tile of the gradient; per position k of the 4x4 block, M[k] (c x o) += V[k] D[k]; at the end,
       // dw[o][c] = G^T M[.][c][o] G.
@@ -379,7 +371,7 @@ void conv2d_weight_grad(const T* x, const T* g, T* dw, std::size_t n, std::size_
       std::fill_n(zero, og, T(0));
       for (std::size_t gi = 0; gi < G; ++gi) {
         for (std::size_t ni = 0; ni < n; ++ni) {
-          wino::transform_input(x + (ni * c + gi * cg) * in_plane, cg, h, wd, P, tiles_y, tiles_x, padded, v);
+          wino::transform_input(x + (ni * c + gi * cg) * in_plane, cg, h, wd, P, tiles_y, tiles_x, padded, v, tiles);
           transpose_into(g + (ni * o + gi * og) * plane, og, plane, plane, transposed);
           winograd_gradient_transform(transposed, og, oh, ow, tiles_y, tiles_x, zero, d);
           T* into = ni == 0 ? sum : part;
@@ -440,10 +432,6 @@ namespace pool_grad {
 struct swap_pairs {  // lanes 0 1 2 3 ... -> 1 0 3 2 ...
   static constexpr std::size_t get(std::size_t i, std::size_t) { return i ^ 1; }
 };
-template <std::size_t Half>
-struct spread {  // lane i <- lane Half * n/2 + i/2: each value of one half of a register, twice
-  static constexpr std::size_t get(std::size_t i, std::size_t n) { return Half * n / 2 + i / 2; }
-};
 
 /// 2x2 windows, stride 2, one row of windows: input rows ra, rb, gradient row grad, output rows da,
 /// db. Each register holds the two columns of half as many windows: lanes 2i and 2i + 1 see their
@@ -456,8 +444,8 @@ void rows_2x2(const T* ra, const T* rb, const T* grad, T* da, T* db, std::size_t
   using U = xsimd::batch<std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>, typename B::arch_type>;
   constexpr std::size_t L = B::size;
   const auto swap = xsimd::make_batch_constant<U, swap_pairs>();
-  const auto low = xsimd::make_batch_constant<U, spread<0>>();
-  const auto high = xsimd::make_batch_constant<U, spread<1>>();
+  const auto low = xsimd::make_batch_constant<U, simd::detail::spread_half<0>>();
+  const auto high = xsimd::make_batch_constant<U, simd::detail::spread_half<1>>();
   alignas(64) T column[L];
   for (std::size_t i = 0; i < L; ++i) column[i] = T(i % 2);
   const B own = B::load_aligned(column);  // the window column of each lane
