@@ -276,6 +276,20 @@ inline void store_first(typename B::value_type* p, const B& v, std::size_t n) {
   }
 }
 
+/// The first `n` (<= lanes) values at p: a whole register when n is the lane count (the body of a row),
+/// masked otherwise (its tail); and the matching store.
+template <class B>
+inline B load_up_to(const typename B::value_type* p, std::size_t n) {
+  return n == B::size ? B::load_unaligned(p) : load_first<B>(p, n);
+}
+template <class B>
+inline void store_up_to(typename B::value_type* p, const B& v, std::size_t n) {
+  if (n == B::size)
+    v.store_unaligned(p);
+  else
+    store_first(p, v, n);
+}
+
 namespace detail {
 template <std::size_t Half>
 struct spread_half {  // lane i <- lane Half * n/2 + i/2: each value of one half of a register, twice

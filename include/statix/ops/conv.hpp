@@ -200,7 +200,7 @@ struct winograd_3x3 {
           // Column j of the four-column blocks of input row r of these tiles.
           const auto load = [&](std::size_t r, std::size_t j) {
             const T* at = padded + (2 * ty + r) * pitch + j % 2 * half + j / 2 + tx;
-            return count == L ? B::load_unaligned(at) : simd::load_first<B>(at, count);
+            return simd::load_up_to<B>(at, count);
           };
           // B^T d (row i of it: rows a and b of d, added or subtracted), then its columns times B,
           // into 16 runs over tiles.
@@ -211,12 +211,7 @@ struct winograd_3x3 {
               t[j] = i == 1 ? load(rows_a[i], j) + load(rows_b[i], j) : load(rows_a[i], j) - load(rows_b[i], j);
             const B u[4] = {t[0] - t[2], t[1] + t[2], t[2] - t[1], t[1] - t[3]};
             T* out = v + (i * 4) * step + c * columns + ty * tiles_x + tx;
-            for (std::size_t j = 0; j < 4; ++j) {
-              if (count == L)
-                u[j].store_unaligned(out + j * step);
-              else
-                simd::store_first(out + j * step, u[j], count);
-            }
+            for (std::size_t j = 0; j < 4; ++j) simd::store_up_to(out + j * step, u[j], count);
           }
         }
     }
@@ -235,9 +230,7 @@ struct winograd_3x3 {
         for (std::size_t tx = 0; tx < tiles_x; tx += L) {
           const std::size_t count = std::min(L, tiles_x - tx);
           const T* at = m + o * columns + ty * tiles_x + tx;
-          const auto load = [at, step, count](std::size_t k) {
-            return count == L ? B::load_unaligned(at + k * step) : simd::load_first<B>(at + k * step, count);
-          };
+          const auto load = [at, step, count](std::size_t k) { return simd::load_up_to<B>(at + k * step, count); };
           B r[2][4];
           for (std::size_t j = 0; j < 4; ++j) {
             const B m0 = load(j), m1 = load(4 + j), m2 = load(8 + j), m3 = load(12 + j);
@@ -249,15 +242,8 @@ struct winograd_3x3 {
             const B even = r[a][0] + r[a][1] + r[a][2], odd = r[a][1] - r[a][2] - r[a][3];
             const auto [low, high] = simd::interleave(even, odd);
             T* row = out + (o * oh + 2 * ty + a) * ow + 2 * tx;
-            if (width >= L) {
-              low.store_unaligned(row);
-              if (width == 2 * L)
-                high.store_unaligned(row + L);
-              else if (width > L)
-                simd::store_first(row + L, high, width - L);
-            } else {
-              simd::store_first(row, low, width);
-            }
+            simd::store_up_to(row, low, std::min(width, L));
+            if (width > L) simd::store_up_to(row + L, high, width - L);
           }
         }
   }

@@ -454,21 +454,12 @@ void rows_2x2(const T* ra, const T* rb, const T* grad, T* da, T* db, std::size_t
   const B below = B(-std::numeric_limits<T>::infinity());
   // Windows [q, q + windows), windows <= L; `count` lanes of a register are valid (all but in a tail).
   auto block = [&](std::size_t q, std::size_t windows) {
-    auto load = [](const T* p, std::size_t count) {
-      return count == B::size ? B::load_unaligned(p) : simd::load_first<B>(p, count);
-    };
-    auto store = [](T* p, const B& v, std::size_t count) {
-      if (count == B::size)
-        v.store_unaligned(p);
-      else
-        simd::store_first(p, v, count);
-    };
-    const B gv = load(grad + q, windows);
+    const B gv = simd::load_up_to<B>(grad + q, windows);
     for (std::size_t half = 0; half < 2 && half * L < 2 * windows; ++half) {
       const std::size_t j = 2 * q + half * L, count = std::min(L, 2 * windows - half * L);
       const B gd = half == 0 ? xsimd::swizzle(gv, low) : xsimd::swizzle(gv, high);
       if constexpr (Max) {
-        const B x0 = load(ra + j, count), x1 = load(rb + j, count);
+        const B x0 = simd::load_up_to<B>(ra + j, count), x1 = simd::load_up_to<B>(rb + j, count);
         const B x0s = xsimd::swizzle(x0, swap), x1s = xsimd::swizzle(x1, swap);
         const B v1 = xsimd::select(even, x0s, x0), v2 = xsimd::select(even, x1, x1s);
         const B v3 = xsimd::select(even, x1s, x1);
@@ -481,12 +472,12 @@ void rows_2x2(const T* ra, const T* rb, const T* grad, T* da, T* db, std::size_t
         at = xsimd::select(greater, two, at);
         best = xsimd::select(greater, v2, best);
         at = xsimd::select(best < v3, three, at);
-        store(da + j, xsimd::select(at == own, gd, zero), count);
-        store(db + j, xsimd::select(at == own + two, gd, zero), count);
+        simd::store_up_to(da + j, xsimd::select(at == own, gd, zero), count);
+        simd::store_up_to(db + j, xsimd::select(at == own + two, gd, zero), count);
       } else {
         const B v = gd * quarter;
-        store(da + j, v, count);
-        store(db + j, v, count);
+        simd::store_up_to(da + j, v, count);
+        simd::store_up_to(db + j, v, count);
       }
     }
   };
