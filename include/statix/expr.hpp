@@ -66,10 +66,20 @@ class memory_visitor {
  public:
   template <class F>
     requires(!std::same_as<std::remove_const_t<F>, memory_visitor> && std::invocable<F&, memory_range, std::size_t>)
-  memory_visitor(F& f)  // NOLINT(google-explicit-constructor): passed where a callable is
+  /// `seen` remembers the shared nodes walked already (null: every node is walked on every path).
+  explicit memory_visitor(F& f, std::vector<const void*>* seen = nullptr)
       : callable_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
-        call_([](void* c, memory_range m, std::size_t n) { (*static_cast<F*>(c))(m, n); }) {}
+        call_([](void* c, memory_range m, std::size_t n) { (*static_cast<F*>(c))(m, n); }),
+        seen_(seen) {}
   void operator()(memory_range m, std::size_t n) const { call_(callable_, m, unrelated_ ? dyn : n); }
+  /// True the first time this walk reaches the shared node `node`: a value read along many paths of
+  /// a DAG is walked once, not once per path.
+  bool first_visit(const void* node) const {
+    if (seen_ == nullptr) return true;
+    if (std::find(seen_->begin(), seen_->end(), node) != seen_->end()) return false;
+    seen_->push_back(node);
+    return true;
+  }
   /// The same visitor for operands read at positions unrelated to the destination's (a primitive's).
   memory_visitor unrelated() const {
     memory_visitor v = *this;
@@ -80,6 +90,7 @@ class memory_visitor {
  private:
   void* callable_;
   void (*call_)(void*, memory_range, std::size_t);
+  std::vector<const void*>* seen_;
   bool unrelated_ = false;
 };
 

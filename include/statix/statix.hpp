@@ -18,5 +18,6 @@
 #include "ops/reduce.hpp"
 #include "primitive.hpp"
 #include "shape.hpp"
+#include "shared.hpp"
 #include "simd.hpp"
 #include "tensor.hpp"

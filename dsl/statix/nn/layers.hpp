@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string_view>
 #include <tuple>
@@ -176,8 +177,9 @@ struct max_pool2d : stateless {
 /// running statistics normalize. The running statistics and num_batches_tracked are state (saved and
 /// loaded) but not parameters (not optimized).
 ///
-/// Building the training-mode expression evaluates the batch statistics once for the running update,
-/// so the layers before a batch norm run their forward pass once more per training step.
+/// The running statistics move when the training-mode output is first computed (by whichever plan
+/// evaluates it first, once per call of the layer), from the batch statistics that computation makes
+/// anyway: the layers before a batch norm run their forward pass once per step.
 template <std::size_t C, std::size_t Rank, floating_dtype T = float>
 struct batch_norm {
   static_assert(Rank == 2 || Rank == 4, "statix: batch norm normalizes (batch, C) or (batch, C, H, W)");
@@ -211,7 +213,7 @@ struct batch_norm {
   void set_training(bool on) { training_ = on; }
   bool is_training() const { return training_; }
 
-  /// Not const: in training mode it updates the running statistics, as a PyTorch forward does.
+  /// Not const: in training mode the output updates the running statistics, as a PyTorch forward does.
   template <operand X>
   auto operator()(X&& x) {
     static_assert(extents_t<X>::rank == Rank, "statix: batch norm's input has the wrong rank");
@@ -221,40 +223,29 @@ struct batch_norm {
       else
         return statix::reshape<C, 1, 1>(std::forward<decltype(v)>(v));
     };
-    auto mean_over_batch = [](auto&& v) {
-      if constexpr (Rank == 2)
-        return statix::mean<0>(std::forward<decltype(v)>(v));
-      else
-        return statix::mean<0, 2, 3>(std::forward<decltype(v)>(v));
-    };
     const T epsilon(eps);
     auto node = as_node(std::forward<X>(x));  // a temporary tensor is owned by the expression
-    if (training_) update_running_statistics(node, per_channel, mean_over_batch);
-    // Training mode standardizes with one primitive, which reads x once (so the backward pass of the
-    // layers before runs once) and has the closed-form derivative; evaluation mode is elementwise.
-    // One expression type for both: only the chosen one is evaluated and differentiated.
+    std::shared_ptr<running_statistics<T>> running;
+    if (training_) {
+      check_values_per_channel(node.shape());
+      running = std::make_shared<running_statistics<T>>(
+          running_statistics<T>{running_mean.data(), running_var.data(), num_batches_tracked.data(), momentum});
+    }
+    // Training mode standardizes with one primitive (two sweeps per channel, a closed-form
+    // derivative); evaluation mode is elementwise. One expression type for both: only the chosen one
+    // is evaluated and differentiated.
     auto eval = (node - per_channel(running_mean)) * per_channel(statix::rsqrt(running_var + epsilon));
-    auto train = statix::standardize_channels(std::move(node), eps);
+    // Shared: the derivative reads x again (its statistics), and a copy would hold all the layers before.
+    auto train = statix::standardize_channels(statix::share(std::move(node)), eps, std::move(running));
     return statix::choose(training_, std::move(train), std::move(eval)) * per_channel(weight) + per_channel(bias);
   }
 
  private:
-  template <class X, class PerChannel, class Mean>
-  void update_running_statistics(const X& x, PerChannel per_channel, Mean mean_over_batch) {
-    const auto& shape = x.shape();
+  static void check_values_per_channel(const shape_t<Rank>& shape) {
     std::size_t n = 1;
     for (std::size_t d = 0; d < Rank; ++d)
       if (d != 1) n *= shape[d];
     if (n < 2) throw std::invalid_argument("statix: batch norm in training mode needs more than one value per channel");
-    // One plan for both statistics: the layers before run once here, not once per statistic.
-    const auto stats =
-        statix::eval(mean_over_batch(x), mean_over_batch(statix::square(x - per_channel(mean_over_batch(x)))));
-    const auto& batch_mean = std::get<0>(stats);
-    const auto& batch_var = std::get<1>(stats);
-    const T keep(1 - momentum), mix(momentum), unbias(double(n) / double(n - 1));
-    fuse(out(running_mean) = keep * running_mean + mix * batch_mean,
-         out(running_var) = keep * running_var + mix * unbias * batch_var);
-    num_batches_tracked = num_batches_tracked + 1;
   }
   bool training_ = true;
 };

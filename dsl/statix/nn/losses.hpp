@@ -9,8 +9,7 @@ namespace statix::nn {
 
 /// Mean over the batch of -log softmax(logits)[label]: logits (batch, classes), labels int32 (batch).
 /// log_softmax shifts each row by its maximum, so any magnitude of the logits is stable; its gradient
-/// is (softmax(logits) - onehot(labels)) / batch. The logits are read once: the reverse pass runs
-/// once per use of a subexpression, so a second read would repeat the model's whole backward pass.
+/// is (softmax(logits) - onehot(labels)) / batch, a single elementwise pass over the logits.
 template <operand Logits, operand Labels>
 auto cross_entropy(Logits&& logits, Labels&& labels) {
   using E = extents_t<Logits>;

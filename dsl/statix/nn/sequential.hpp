@@ -294,7 +294,7 @@ struct residual : detail::accepted_extents_of<std::tuple_element_t<0, std::tuple
     static_assert(
         check::require<check::residual_keeps_shape<diagnostic::shape_of_t<E>, diagnostic::shape_of_t<Out>, ok>>);
     if constexpr (ok) {
-      auto node = as_node(std::forward<X>(x));
+      auto node = statix::share(std::forward<X>(x));  // read twice: computed and differentiated once
       return node + body(node);
     } else {
       return statix::detail::rule_failed<value_type_t<X>>();

@@ -19,8 +19,10 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <memory>
 #include <ostream>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -33,6 +35,8 @@
 #include "../ops/layout.hpp"
 #include "../ops/matmul.hpp"
 #include "../ops/reduce.hpp"
+#include "../shared.hpp"
+#include "sum_list.hpp"
 #include "symbolic.hpp"
 
 namespace statix {
@@ -69,24 +73,51 @@ auto variable_of(const X& x) {
   return variable<T, typename X::extents_type>{x.data(), x.shape()};
 }
 
-/// Can a value flow from a leaf of dtype T to this node through differentiable operations?
-template <class N, class T>
+/// Can a value flow from a leaf of dtype T to this node through differentiable operations? With
+/// `Through` false the question stops at shared nodes (the reverse pass differentiates a shared node's
+/// operand once, on its own, with the sum of its adjoints); forward mode goes through them.
+template <class N, class T, bool Through = false>
 inline constexpr bool carries = false;
-template <class T, class Ext>
-inline constexpr bool carries<leaf_expr<T, Ext>, T> = floating_dtype<T>;
-template <class Op, class... A, class T>
-inline constexpr bool carries<map_expr<Op, A...>, T> = floating_dtype<typename map_expr<Op, A...>::value_type> &&
-                                                       (carries<A, T> || ...);
-template <class P, class... A, class T>
-inline constexpr bool carries<primitive_expr<P, A...>, T> =
-    floating_dtype<typename primitive_expr<P, A...>::value_type> && (carries<A, T> || ...);
-template <class U, class X, class T>
-inline constexpr bool carries<cast_expr<U, X>, T> =
-    floating_dtype<U>&& floating_dtype<typename X::value_type>&& carries<X, T>;
-template <class Ext, class X, class T>
-inline constexpr bool carries<expand_expr<Ext, X>, T> = carries<X, T>;
-template <class A, class B, class T>
-inline constexpr bool carries<choose_expr<A, B>, T> = carries<A, T> || carries<B, T>;
+template <class T, class Ext, bool Through>
+inline constexpr bool carries<leaf_expr<T, Ext>, T, Through> = floating_dtype<T>;
+template <class Op, class... A, class T, bool Through>
+inline constexpr bool carries<map_expr<Op, A...>, T, Through> =
+    floating_dtype<typename map_expr<Op, A...>::value_type> && (carries<A, T, Through> || ...);
+template <class P, class... A, class T, bool Through>
+inline constexpr bool carries<primitive_expr<P, A...>, T, Through> =
+    floating_dtype<typename primitive_expr<P, A...>::value_type> && (carries<A, T, Through> || ...);
+template <class U, class X, class T, bool Through>
+inline constexpr bool carries<cast_expr<U, X>, T, Through> =
+    floating_dtype<U>&& floating_dtype<typename X::value_type>&& carries<X, T, Through>;
+template <class Ext, class X, class T, bool Through>
+inline constexpr bool carries<expand_expr<Ext, X>, T, Through> = carries<X, T, Through>;
+template <class A, class B, class T, bool Through>
+inline constexpr bool carries<choose_expr<A, B>, T, Through> = carries<A, T, Through> || carries<B, T, Through>;
+template <class C, class T, bool Through>
+inline constexpr bool carries<sum_list<C>, T, Through> = carries<C, T, Through>;
+template <class U, class Ext, class T>
+inline constexpr bool carries<shared_expr<U, Ext>, T, true> = floating_dtype<U>;  // known at run time
+
+/// Can an adjoint flow from this node to a shared node inside it (without crossing another one)?
+template <class N>
+inline constexpr bool reaches_shared = false;
+template <class U, class Ext>
+inline constexpr bool reaches_shared<shared_expr<U, Ext>> = floating_dtype<U>;
+template <class Op, class... A>
+inline constexpr bool reaches_shared<map_expr<Op, A...>> = floating_dtype<typename map_expr<Op, A...>::value_type> &&
+                                                           (reaches_shared<A> || ...);
+template <class P, class... A>
+inline constexpr bool reaches_shared<primitive_expr<P, A...>> =
+    floating_dtype<typename primitive_expr<P, A...>::value_type> && (reaches_shared<A> || ...);
+template <class U, class X>
+inline constexpr bool reaches_shared<cast_expr<U, X>> =
+    floating_dtype<U>&& floating_dtype<typename X::value_type>&& reaches_shared<X>;
+template <class Ext, class X>
+inline constexpr bool reaches_shared<expand_expr<Ext, X>> = reaches_shared<X>;
+template <class A, class B>
+inline constexpr bool reaches_shared<choose_expr<A, B>> = reaches_shared<A> || reaches_shared<B>;
+template <class C>
+inline constexpr bool reaches_shared<sum_list<C>> = reaches_shared<C>;
 
 /// How a leaf of static extents `Leaf` may be a variable of extents `Var`: the same rank with every
 /// extent compatible (read as it is), or a view of the same size with other extents (read through a
@@ -220,8 +251,25 @@ bool is_variable(const Leaf& leaf, const V& var) {
   return same;
 }
 
-/// The reverse pass: `visit(node, g, var)` is the contribution to var's gradient of the subtree `node`
-/// whose adjoint is g (with node's shape), or none.
+/// The adjoint that reaches operand I of `node` (whose adjoint is g): the primitive's rule, and for
+/// elementwise nodes the broadcast undone. One place for both walks of the reverse pass.
+template <std::size_t I, class Node, class G, class... A>
+auto operand_adjoint(const Node& node, const G& g, const A&... a) {
+  const auto& x = nth<I>(a...);
+  using X = std::remove_cvref_t<decltype(x)>;
+  if constexpr (requires { typename Node::op_type; }) {
+    auto adjoint = Node::op_type::template partial<I>(g, node, a...);
+    using others = typename other_extents<I, A...>::type;
+    return unbroadcast_operand<I, decltype(adjoint), X, others>::run(std::move(adjoint), x);
+  } else {
+    return Node::primitive::template partial<I>(g, node, a...);
+  }
+}
+
+/// The reverse pass inside one tree (the loss above its shared nodes, or a shared node's operand):
+/// `visit(node, g, var)` is the contribution to var's gradient of the subtree `node` whose adjoint
+/// is g (with node's shape), or none. It stops at shared nodes: what reaches them is collected by
+/// `deposit` and summed before their operands are walked (see `gradients`).
 struct reverse {
   template <class N, class G, class V>
   static auto visit(const N& node, const G& g, const V& var) {
@@ -262,16 +310,10 @@ struct reverse {
   template <std::size_t I, class Node, class G, class V, class... A>
   static auto operand(const Node& node, const G& g, const V& var, const A&... a) {
     const auto& x = nth<I>(a...);
-    using X = std::remove_cvref_t<decltype(x)>;
-    if constexpr (!carries<X, typename V::value_type>) {
+    if constexpr (!carries<std::remove_cvref_t<decltype(x)>, typename V::value_type>)
       return none{};
-    } else if constexpr (requires { typename Node::op_type; }) {  // elementwise: then undo broadcasting
-      auto adjoint = Node::op_type::template partial<I>(g, node, a...);
-      using others = typename other_extents<I, A...>::type;
-      return visit(x, unbroadcast_operand<I, decltype(adjoint), X, others>::run(std::move(adjoint), x), var);
-    } else {
-      return visit(x, Node::primitive::template partial<I>(g, node, a...), var);
-    }
+    else
+      return visit(x, operand_adjoint<I>(node, g, a...), var);
   }
 
   template <class U, class X, class G, class V>
@@ -301,23 +343,165 @@ struct reverse {
     if (node.first) return choose_expr<CA, CB>::pick_first(or_zeros(visit(*node.first, g, var)));
     return choose_expr<CA, CB>::pick_second(or_zeros(visit(*node.second, g, var)));
   }
-};
 
-/// The forward pass: `visit(node, var, dx)` is the derivative of `node` along dx (a tangent of var's
-/// shape), with node's shape, or none.
-struct forward {
-  template <class N, class V, class D>
-  static auto visit(const N& node, const V& var, const D& dx) {
-    if constexpr (!carries<N, typename V::value_type>) {
-      static_cast<void>(node), static_cast<void>(var), static_cast<void>(dx);
+  /// Every term of a sum has the sum's adjoint.
+  template <class C, class G, class V>
+  static auto step(const sum_list<C>& node, const G& g, const V& var) {
+    using R = decltype(visit(std::declval<const C&>(), g, var));
+    if constexpr (is_none<R>) {
       return none{};
     } else {
-      return step(node, var, dx);
+      sum_list<R> out{{}, var.shape};
+      out.terms.reserve(node.terms.size());
+      for (const C& t : node.terms) out.terms.push_back(visit(t, g, var));
+      return out;
+    }
+  }
+};
+
+/// An adjoint arriving at the shared node `target` from one of its readers.
+template <class S, class G>
+struct arrival {
+  S target;
+  G adjoint;
+};
+/// What one walk delivered to shared nodes: a list per kind of arrival (shared type and adjoint type).
+template <class... E>
+struct arrivals {
+  detail::pack<std::vector<E>...> lists;
+};
+
+template <class... A, class... B>
+arrivals<A..., B...> concat(arrivals<A...> a, arrivals<B...> b) {
+  return a.lists.apply([&](auto&... from_a) {
+    return b.lists.apply([&](auto&... from_b) {
+      return arrivals<A..., B...>{{{std::move(from_a)}..., {std::move(from_b)}...}};
+    });
+  });
+}
+inline arrivals<> concat_all() {
+  return {};
+}
+template <class First, class... Rest>
+auto concat_all(First first, Rest... rest) {
+  return concat(std::move(first), concat_all(std::move(rest)...));
+}
+/// Appends `more` (the same kinds) to `into`.
+template <class... E>
+void append(arrivals<E...>& into, arrivals<E...> more) {
+  into.lists.apply([&](auto&... to) {
+    more.lists.apply([&](auto&... from) { (to.insert(to.end(), from.begin(), from.end()), ...); });
+  });
+}
+
+/// The walk that collects adjoints at shared nodes: `visit(node, g)` hands g down through node's
+/// tree as `reverse` does, and returns what arrives at the shared nodes it reaches (not crossing them).
+struct deposit {
+  template <class N, class G>
+  static auto visit(const N& node, const G& g) {
+    if constexpr (!reaches_shared<N>) {
+      static_cast<void>(node), static_cast<void>(g);
+      return arrivals<>{};
+    } else {
+      return step(node, g);
+    }
+  }
+
+  template <class U, class Ext, class G>
+  static auto step(const shared_expr<U, Ext>& node, const G& g) {
+    arrivals<arrival<shared_expr<U, Ext>, G>> out;
+    detail::item<0>(out.lists).push_back({node, g});
+    return out;
+  }
+
+  template <class N, class G>
+    requires has_operands<N>
+  static auto step(const N& node, const G& g) {
+    return node.args.apply([&](const auto&... a) {
+      return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return concat_all(operand<I>(node, g, a...)...);
+      }
+      (std::index_sequence_for<decltype(a)...>{});
+    });
+  }
+  template <std::size_t I, class Node, class G, class... A>
+  static auto operand(const Node& node, const G& g, const A&... a) {
+    const auto& x = nth<I>(a...);
+    if constexpr (!reaches_shared<std::remove_cvref_t<decltype(x)>>)
+      return arrivals<>{};
+    else
+      return visit(x, operand_adjoint<I>(node, g, a...));
+  }
+
+  template <class U, class X, class G>
+  static auto step(const cast_expr<U, X>& node, const G& g) {
+    return visit(node.arg, cast_expr<typename X::value_type, G>{g});
+  }
+  template <class Ext, class X, class G>
+  static auto step(const expand_expr<Ext, X>& node, const G& g) {
+    return visit(node.arg, unbroadcast<typename X::extents_type, G, Ext>(g, node.arg.shape()));
+  }
+  template <class A, class B, class G>
+  static auto step(const choose_expr<A, B>& node, const G& g) {
+    decltype(visit(*node.first, g)) from_first;
+    decltype(visit(*node.second, g)) from_second;
+    if (node.first)
+      from_first = visit(*node.first, g);
+    else
+      from_second = visit(*node.second, g);
+    return concat(std::move(from_first), std::move(from_second));
+  }
+  template <class C, class G>
+  static auto step(const sum_list<C>& node, const G& g) {
+    decltype(visit(std::declval<const C&>(), g)) out;
+    for (const C& t : node.terms) append(out, visit(t, g));
+    return out;
+  }
+};
+
+/// The shared nodes a node reads, not crossing them (the edges the reverse pass orders by).
+struct shared_children {
+  template <class N>
+  static void visit(const N& node, std::vector<shared_base::handle>& out) {
+    if constexpr (is_shared<N>) {
+      out.push_back(node.node);
+    } else if constexpr (has_operands<N>) {
+      node.args.apply([&](const auto&... a) { (visit(a, out), ...); });
+    } else if constexpr (requires { node.arg; }) {
+      visit(node.arg, out);
+    } else if constexpr (requires {
+                           node.first;
+                           node.second;
+                         }) {
+      node.first ? visit(*node.first, out) : visit(*node.second, out);
+    } else if constexpr (requires { node.terms; }) {
+      for (const auto& t : node.terms) visit(t, out);
+    }
+  }
+};
+
+/// Tangents of shared nodes already derived in this forward pass (keyed by the node), and the
+/// direction as a flat shared node, made when the first shared node needs it.
+struct tangent_memo {
+  std::vector<std::pair<const void*, shared_base::handle>> known;
+  shared_base::handle direction;
+};
+
+/// The forward pass: `visit(node, var, dx, memo)` is the derivative of `node` along dx (a tangent of
+/// var's shape), with node's shape, or none.
+struct forward {
+  template <class N, class V, class D>
+  static auto visit(const N& node, const V& var, const D& dx, tangent_memo& memo) {
+    if constexpr (!carries<N, typename V::value_type, true>) {
+      static_cast<void>(node), static_cast<void>(var), static_cast<void>(dx), static_cast<void>(memo);
+      return none{};
+    } else {
+      return step(node, var, dx, memo);
     }
   }
 
   template <class T, class Ext, class V, class D>
-  static auto step(const leaf_expr<T, Ext>& leaf, const V& var, const D& dx) {
+  static auto step(const leaf_expr<T, Ext>& leaf, const V& var, const D& dx, tangent_memo&) {
     constexpr match how = leaf_match<Ext, typename V::extents_type>();
     if constexpr (how == match::no) {
       if (overlaps(leaf.memory(), var.memory())) throw_view_of_variable();
@@ -331,13 +515,15 @@ struct forward {
 
   template <class N, class V, class D>
     requires has_operands<N>
-  static auto step(const N& node, const V& var, const D& dx) {
-    return node.args.apply(
-        [&](const auto&... a) { return operands(node, var, dx, std::make_index_sequence<sizeof...(a)>{}, a...); });
+  static auto step(const N& node, const V& var, const D& dx, tangent_memo& memo) {
+    return node.args.apply([&](const auto&... a) {
+      return operands(node, var, dx, memo, std::make_index_sequence<sizeof...(a)>{}, a...);
+    });
   }
   template <class Node, class V, class D, std::size_t... I, class... A>
-  static auto operands(const Node& node, const V& var, const D& dx, std::index_sequence<I...>, const A&... a) {
-    return sum_of(operand<I>(node, visit(nth<I>(a...), var, dx), a...)...);
+  static auto operands(const Node& node, const V& var, const D& dx, tangent_memo& memo, std::index_sequence<I...>,
+                       const A&... a) {
+    return sum_of(operand<I>(node, visit(nth<I>(a...), var, dx, memo), a...)...);
   }
   template <std::size_t I, class Node, class Tangent, class... A>
   static auto operand(const Node& node, const Tangent& t, const A&... a) {
@@ -351,8 +537,8 @@ struct forward {
   }
 
   template <class U, class X, class V, class D>
-  static auto step(const cast_expr<U, X>& node, const V& var, const D& dx) {
-    auto t = visit(node.arg, var, dx);
+  static auto step(const cast_expr<U, X>& node, const V& var, const D& dx, tangent_memo& memo) {
+    auto t = visit(node.arg, var, dx, memo);
     if constexpr (is_none<decltype(t)>)
       return none{};
     else
@@ -360,8 +546,8 @@ struct forward {
   }
 
   template <class Ext, class X, class V, class D>
-  static auto step(const expand_expr<Ext, X>& node, const V& var, const D& dx) {
-    auto t = visit(node.arg, var, dx);
+  static auto step(const expand_expr<Ext, X>& node, const V& var, const D& dx, tangent_memo& memo) {
+    auto t = visit(node.arg, var, dx, memo);
     if constexpr (is_none<decltype(t)>)
       return none{};
     else
@@ -369,7 +555,7 @@ struct forward {
   }
 
   template <class A, class B, class V, class D>
-  static auto step(const choose_expr<A, B>& node, const V& var, const D& dx) {
+  static auto step(const choose_expr<A, B>& node, const V& var, const D& dx, tangent_memo& memo) {
     using T = typename choose_expr<A, B>::value_type;
     auto or_zeros = [&node](auto t) {
       if constexpr (is_none<decltype(t)>)
@@ -377,11 +563,27 @@ struct forward {
       else
         return t;
     };
-    using TA = decltype(or_zeros(visit(*node.first, var, dx)));
-    using TB = decltype(or_zeros(visit(*node.second, var, dx)));
-    if (node.first) return choose_expr<TA, TB>::pick_first(or_zeros(visit(*node.first, var, dx)));
-    return choose_expr<TA, TB>::pick_second(or_zeros(visit(*node.second, var, dx)));
+    using TA = decltype(or_zeros(visit(*node.first, var, dx, memo)));
+    using TB = decltype(or_zeros(visit(*node.second, var, dx, memo)));
+    if (node.first) return choose_expr<TA, TB>::pick_first(or_zeros(visit(*node.first, var, dx, memo)));
+    return choose_expr<TA, TB>::pick_second(or_zeros(visit(*node.second, var, dx, memo)));
   }
+
+  template <class C, class V, class D>
+  static auto step(const sum_list<C>& node, const V& var, const D& dx, tangent_memo& memo) {
+    using R = decltype(visit(std::declval<const C&>(), var, dx, memo));
+    if constexpr (is_none<R>) {
+      return none{};
+    } else {
+      sum_list<R> out{{}, node.extent};
+      for (const C& t : node.terms) out.terms.push_back(visit(t, var, dx, memo));
+      return out;
+    }
+  }
+
+  /// A shared node's tangent is derived once (through its operand) and shared by every reader.
+  template <class U, class Ext, class V, class D>
+  static auto step(const shared_expr<U, Ext>& node, const V& var, const D& dx, tangent_memo& memo);
 };
 
 /// A contribution as the gradient of a variable: zeros when there is none.
@@ -391,6 +593,257 @@ auto gradient_of(C c, const V& var) {
     return sym::zeros<typename V::value_type, typename V::extents_type>(var.shape);
   else
     return c;
+}
+
+/// How many times a shared node made by sx::share may be differentiated (each derivative is a shared
+/// node with one order less): the operand of every node built while differentiating is compiled
+/// with its own derivatives, so this bounds what the compiler instantiates. 1: gradients; a second
+/// derivative through such a node throws std::logic_error. `sx::share<2>(e)` allows Hessian-vector
+/// products through e, at a higher compile cost.
+inline constexpr int shared_derivative_order = 1;
+
+[[noreturn]] inline void throw_derivative_order() {
+  throw std::logic_error(
+      "statix: a shared node was differentiated more times than its order allows (sx::share<Order>(e); the "
+      "default, autodiff::shared_derivative_order, is " +
+      std::to_string(shared_derivative_order) + ")");
+}
+
+template <int Order, class G>
+auto erase(G g);
+
+/// The operand of a shared node: the expression X behind the erased interface, able to evaluate
+/// itself once per plan and to be differentiated `Order` more times.
+template <class X, int Order>
+class shared_operand final : public shared_node<typename X::value_type, X::rank> {
+ public:
+  using T = typename X::value_type;
+  using Ext = typename X::extents_type;
+  static constexpr std::size_t R = X::rank;
+  using base = shared_node<T, R>;
+
+  explicit shared_operand(X x) : base(shape_t<R>(x.shape())), operand_(std::move(x)) {}
+
+  const T* value(plan& p) const override {
+    if constexpr (lowers_to_memory) {
+      return operand_.template lower<false>(p).data;
+    } else {
+      signature sig = plan::signature_of(*this);
+      if (auto known = p.find<shared_base>(sig)) return static_cast<const T*>(known.get());
+      auto buffer = detail::shared_buffer<T>(element_count(this->shape()));
+      execute_in(p.nested_for_kept_buffer(),
+                 statement<T, dyn_extents<R>, assign_kind::set, X>{buffer.get(), this->shape(), operand_});
+      const T* v = buffer.get();
+      p.remember<shared_base>(std::move(sig), std::move(buffer));
+      return v;
+    }
+  }
+  bool write_whole(T* dst, plan& p) const override {
+    if constexpr (lowers_to_memory) {
+      return detail::whole_value<X>::write(operand_, dst, this->shape(), p);
+    } else {
+      signature sig = plan::signature_of(*this);
+      if (auto known = p.find<shared_base>(sig)) {
+        std::copy_n(static_cast<const T*>(known.get()), element_count(this->shape()), dst);
+        return true;
+      }
+      execute_in(p.nested(), statement<T, dyn_extents<R>, assign_kind::set, X>{dst, this->shape(), operand_});
+      p.remember<shared_base>(std::move(sig), std::shared_ptr<const void>(std::shared_ptr<void>(), dst),
+                              p.temporary_destination() ? plan::seen_by::this_tree : plan::seen_by::all);
+      return true;
+    }
+  }
+  bool is_zero() const override { return detail::whole_value<X>::is_zero(operand_); }
+  void for_each_memory(memory_visitor f) const override { operand_.for_each_memory(f); }
+  void identify(signature& s) const { s.add(reinterpret_cast<std::uintptr_t>(static_cast<const shared_base*>(this))); }
+
+  void children(std::vector<shared_base::handle>& out) const override { shared_children::visit(operand_, out); }
+
+  void deposit(const shared_base::handle& adjoint,
+               std::vector<std::pair<shared_base::handle, shared_base::handle>>& out) const override {
+    if constexpr (Order == 0 || !reaches_shared<X>) {
+      static_cast<void>(adjoint), static_cast<void>(out);
+      if constexpr (Order == 0 && reaches_shared<X>) throw_derivative_order();
+    } else {
+      const auto arrived = deposit::visit(operand_, adjoint_of(adjoint));
+      arrived.lists.apply([&](const auto&... lists) {
+        (
+            [&](const auto& list) {
+              for (const auto& a : list) {
+                using S = std::remove_cvref_t<decltype(a.target)>;
+                out.emplace_back(a.target.node,
+                                 erase<Order - 1>(sym::expand<typename S::extents_type>(a.adjoint, a.target.shape())));
+              }
+            }(lists),
+            ...);
+      });
+    }
+  }
+  shared_base::handle sum(const std::vector<shared_base::handle>& adjoints) const override {
+    sum_list<shared_expr<T, Ext>> total{{}, this->shape()};
+    for (const auto& a : adjoints) total.terms.push_back(adjoint_of(a));
+    return erase<(Order > 0 ? Order - 1 : 0)>(std::move(total));
+  }
+  shared_base::handle contribution(const shared_base::handle& adjoint, const flat_variable<float>& var) const override {
+    return contribution_to(adjoint, var);
+  }
+  shared_base::handle contribution(const shared_base::handle& adjoint,
+                                   const flat_variable<double>& var) const override {
+    return contribution_to(adjoint, var);
+  }
+  shared_base::handle tangent(const flat_variable<float>& var, const shared_base::handle& direction,
+                              tangent_memo& memo) const override {
+    return tangent_along(var, direction, memo);
+  }
+  shared_base::handle tangent(const flat_variable<double>& var, const shared_base::handle& direction,
+                              tangent_memo& memo) const override {
+    return tangent_along(var, direction, memo);
+  }
+
+ private:
+  static constexpr bool lowers_to_memory =
+      detail::is_leaf<decltype(std::declval<const X&>().template lower<false>(std::declval<plan&>()))>;
+
+  static shared_expr<T, Ext> adjoint_of(const shared_base::handle& h) {
+    return {std::static_pointer_cast<const shared_node<T, R>>(h)};
+  }
+
+  template <class V>
+  shared_base::handle contribution_to(const shared_base::handle& adjoint, const flat_variable<V>& var) const {
+    if constexpr (!carries<X, V>) {
+      static_cast<void>(adjoint), static_cast<void>(var);
+      return nullptr;
+    } else if constexpr (Order == 0) {
+      throw_derivative_order();
+    } else {
+      auto c = reverse::visit(operand_, adjoint_of(adjoint), variable<V, extents<dyn>>{var.data, {var.size}});
+      if constexpr (is_none<decltype(c)>)
+        return nullptr;
+      else
+        return erase<Order - 1>(std::move(c));
+    }
+  }
+
+  template <class V>
+  shared_base::handle tangent_along(const flat_variable<V>& var, const shared_base::handle& direction,
+                                    tangent_memo& memo) const {
+    if constexpr (!carries<X, V, true>) {
+      static_cast<void>(var), static_cast<void>(direction), static_cast<void>(memo);
+      return nullptr;
+    } else if constexpr (Order == 0) {
+      throw_derivative_order();
+    } else {
+      const shared_expr<V, extents<dyn>> dx{std::static_pointer_cast<const shared_node<V, 1>>(direction)};
+      auto t = forward::visit(operand_, variable<V, extents<dyn>>{var.data, {var.size}}, dx, memo);
+      if constexpr (is_none<decltype(t)>)
+        return nullptr;
+      else
+        return erase<Order - 1>(sym::expand<Ext>(std::move(t), this->shape()));
+    }
+  }
+
+  X operand_;
+};
+
+/// g as a shared node that may be differentiated Order more times.
+template <int Order, class G>
+auto erase(G g) {
+  using T = typename G::value_type;
+  constexpr std::size_t R = G::rank;
+  if constexpr (is_shared<G>)
+    return std::shared_ptr<const shared_node<T, R>>(std::move(g.node));
+  else
+    return std::shared_ptr<const shared_node<T, R>>(std::make_shared<const shared_operand<G, Order>>(std::move(g)));
+}
+
+template <class U, class Ext, class V, class D>
+auto forward::step(const shared_expr<U, Ext>& node, const V& var, const D& dx, tangent_memo& memo) {
+  using T = typename V::value_type;
+  for (const auto& [key, value] : memo.known)
+    if (key == node.node.get())
+      return shared_expr<U, Ext>{std::static_pointer_cast<const shared_node<U, Ext::rank>>(value)};
+  if (!memo.direction) memo.direction = erase<0>(sym::reshape_as<extents<dyn>>(dx, shape_t<1>{var.size()}));
+  shared_base::handle t = node.node->tangent(flat_variable<T>{var.data, var.size()}, memo.direction, memo);
+  if (!t) t = erase<0>(sym::zeros<U, Ext>(node.shape()));
+  memo.known.emplace_back(node.node.get(), t);
+  return shared_expr<U, Ext>{std::static_pointer_cast<const shared_node<U, Ext::rank>>(t)};
+}
+
+/// The reverse pass through the shared nodes of a loss: each shared node an adjoint reaches, with the
+/// sum of what arrived from all its readers, in an order where readers come first.
+struct shared_adjoints {
+  std::vector<std::pair<shared_base::handle, shared_base::handle>> nodes;  // (node, its adjoint)
+};
+
+template <class Loss, class Seed>
+shared_adjoints reverse_through_shared(const Loss& loss, const Seed& seed) {
+  using handle = shared_base::handle;
+  std::vector<std::pair<handle, handle>> arrived;
+  deposit::visit(loss, seed).lists.apply([&](const auto&... lists) {
+    (
+        [&](const auto& list) {
+          for (const auto& a : list) {
+            using S = std::remove_cvref_t<decltype(a.target)>;
+            arrived.emplace_back(a.target.node, erase<shared_derivative_order>(sym::expand<typename S::extents_type>(
+                                                    a.adjoint, a.target.shape())));
+          }
+        }(lists),
+        ...);
+  });
+  // Readers before what they read: reverse post-order of a depth-first walk from the loss's nodes.
+  std::vector<handle> order, stack_children;
+  std::vector<const shared_base*> seen;
+  struct frame {
+    handle node;
+    std::vector<handle> children;
+    std::size_t next = 0;
+  };
+  std::vector<frame> stack;  // explicit: a deep network must not deepen the call stack
+  for (const auto& [start, adjoint] : arrived) {
+    if (std::find(seen.begin(), seen.end(), start.get()) != seen.end()) continue;
+    seen.push_back(start.get());
+    stack.push_back({start, {}, 0});
+    start->children(stack.back().children);
+    while (!stack.empty()) {
+      frame& top = stack.back();
+      if (top.next < top.children.size()) {
+        handle child = top.children[top.next++];
+        if (std::find(seen.begin(), seen.end(), child.get()) != seen.end()) continue;
+        seen.push_back(child.get());
+        frame f{std::move(child), {}, 0};
+        f.node->children(f.children);
+        stack.push_back(std::move(f));
+      } else {
+        order.push_back(std::move(top.node));
+        stack.pop_back();
+      }
+    }
+  }
+  shared_adjoints out;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    std::vector<handle> adjoints;
+    for (const auto& [to, adjoint] : arrived)
+      if (to == *it) adjoints.push_back(adjoint);
+    if (adjoints.empty()) continue;  // read only where no derivative flows (a comparison, say)
+    handle total = adjoints.size() == 1 ? adjoints.front() : (*it)->sum(adjoints);
+    (*it)->deposit(total, arrived);
+    out.nodes.emplace_back(*it, std::move(total));
+  }
+  return out;
+}
+
+/// A variable's gradient: what reaches it in the loss's tree, plus what each shared node's operand
+/// contributes (flat, summed, then shaped as the variable).
+template <class Loss, class Seed, class V>
+auto gradient_through_shared(const Loss& loss, const Seed& seed, const shared_adjoints& shared, const V& var) {
+  using T = typename V::value_type;
+  using VE = typename V::extents_type;
+  sum_list<shared_expr<T, extents<dyn>>> parts{{}, {var.size()}};
+  const flat_variable<T> flat{var.data, var.size()};
+  for (const auto& [node, adjoint] : shared.nodes)
+    if (auto c = node->contribution(adjoint, flat))
+      parts.terms.push_back({std::static_pointer_cast<const shared_node<T, 1>>(std::move(c))});
+  return sum_of(reverse::visit(loss, seed, var), sym::reshape_as<VE>(std::move(parts), var.shape));
 }
 
 template <class L, class... X>
@@ -410,13 +863,39 @@ constexpr bool floating_tensor() {
 }
 
 /// The gradients of a rank-0 node with respect to each variable, as a tuple of expressions.
+/// The loss's tree above its shared nodes is walked first; then each shared node, in an order where
+/// its readers come first, gets the sum of the adjoints that arrived and its operand is walked once
+/// with it. A variable's gradient is the sum of what reaches it in each of these trees.
 template <class Loss, class... X>
 auto gradients(const Loss& loss, const X&... xs) {
   using T = typename Loss::value_type;
-  return std::tuple{gradient_of(reverse::visit(loss, sym::literal<T, 1>(), variable_of(xs)), variable_of(xs))...};
+  const auto seed = sym::literal<T, 1>();
+  if constexpr (!reaches_shared<Loss>) {
+    return std::tuple{gradient_of(reverse::visit(loss, seed, variable_of(xs)), variable_of(xs))...};
+  } else {
+    const shared_adjoints shared = reverse_through_shared(loss, seed);
+    return std::tuple{gradient_through_shared(loss, seed, shared, variable_of(xs))...};
+  }
 }
 
 }  // namespace autodiff
+
+/// share(e): e as one node that may be read in several places: its value is computed once per
+/// evaluation and its derivative taken once, with the adjoints of all its readers summed. Its type is
+/// e's dtype and static extents only. Tensors, numbers and shared nodes are returned as they are
+/// (their identity is their memory).
+///
+///   auto h = sx::share(sx::relu(sx::matmul(x, w1) + b1));
+///   auto y = h + sx::relu(sx::matmul(h, w2) + b2);     // h computed once, differentiated once
+template <int Order = autodiff::shared_derivative_order, operand X>
+auto share(X&& x) {
+  using N = node_t<X>;
+  if constexpr (is_shared<N> || detail::is_memory_or_number<N>)
+    return as_node(std::forward<X>(x));
+  else
+    return shared_expr<typename N::value_type, typename N::extents_type>{
+        autodiff::erase<Order>(as_node(std::forward<X>(x)))};
+}
 
 /// The gradient of the scalar expression `loss` with respect to each tensor in xs: one expression
 /// with the variable's dtype and shape, or a std::tuple of them for several variables.
@@ -446,7 +925,10 @@ auto value_and_grad(L&& loss, X&&... xs) {
   static_assert(autodiff::check_grad_arguments<L, X...>());
   auto node = as_node(std::forward<L>(loss));
   using T = value_type_t<L>;
-  auto all = std::apply([&](const auto&... g) { return eval(node, g...); }, autodiff::gradients(node, xs...));
+  // Each gradient on its own in the one plan: a gradient that is a single product or convolution
+  // writes straight into its tensor, and the loop of a gradient is compiled for its type alone.
+  auto all = std::apply([&](const auto&... g) { return detail::eval_all<false>(node, g...); },
+                        autodiff::gradients(node, xs...));
   return std::apply(
       [](auto& value, auto&... g) {
         return std::tuple<T, std::remove_cvref_t<decltype(g)>...>{value.data()[0], std::move(g)...};
@@ -469,7 +951,8 @@ auto jvp(E&& e, X&& x, D&& dx) {
   auto direction = as_node(std::forward<D>(dx));
   if (direction.shape() != x.shape()) throw_shape_mismatch("jvp", x.shape(), direction.shape());
   const auto var = autodiff::variable_of(x);
-  auto t = autodiff::forward::visit(node, var, direction);
+  autodiff::tangent_memo memo;
+  auto t = autodiff::forward::visit(node, var, direction, memo);
   using N = decltype(node);
   if constexpr (autodiff::is_none<decltype(t)>)
     return sym::zeros<typename N::value_type, typename N::extents_type>(node.shape());

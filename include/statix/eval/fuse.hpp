@@ -106,14 +106,34 @@ void execute_together(plan& p, const Stmt&... stmts) {
   (execute_in(p, stmts), ...);
 }
 
-template <class Tensors, class Nodes, std::size_t... I>
+/// Evaluates nodes into tensors in one plan; `Together`: those of one shape as one pass, else each
+/// statement on its own (a gradient that is a product alone then writes straight into its tensor).
+template <bool Together, class Tensors, class Nodes, std::size_t... I>
 void eval_into(Tensors& out, const Nodes& nodes, std::index_sequence<I...>) {
   plan p;
   p.forbid_epilogue();
-  execute_together(p, statement<typename std::tuple_element_t<I, Tensors>::value_type,
-                                typename std::tuple_element_t<I, Tensors>::extents_type, assign_kind::set,
-                                std::tuple_element_t<I, Nodes>>{std::get<I>(out).data(), std::get<I>(out).shape(),
-                                                                std::get<I>(nodes)}...);
+  auto run = [&p](const auto&... stmts) {
+    if constexpr (Together)
+      execute_together(p, stmts...);
+    else
+      (execute_in(p, stmts), ...);
+  };
+  run(statement<typename std::tuple_element_t<I, Tensors>::value_type,
+                typename std::tuple_element_t<I, Tensors>::extents_type, assign_kind::set,
+                std::tuple_element_t<I, Nodes>>{std::get<I>(out).data(), std::get<I>(out).shape(),
+                                                std::get<I>(nodes)}...);
+}
+}  // namespace detail
+
+namespace detail {
+template <bool Together, class... X>
+std::tuple<tensor_for<X>...> eval_all(X&&... x) {
+  std::tuple<node_t<X>...> nodes{as_node(std::forward<X>(x))...};
+  auto out = std::apply(
+      [](const auto&... node) { return std::tuple<tensor_for<X>...>{tensor_for<X>::for_overwrite(node.shape())...}; },
+      nodes);
+  detail::eval_into<Together>(out, nodes, std::index_sequence_for<X...>{});
+  return out;
 }
 }  // namespace detail
 
@@ -122,12 +142,7 @@ void eval_into(Tensors& out, const Nodes& nodes, std::index_sequence<I...>) {
 template <operand... X>
   requires(sizeof...(X) > 1)
 std::tuple<tensor_for<X>...> eval(X&&... x) {
-  std::tuple<node_t<X>...> nodes{as_node(std::forward<X>(x))...};
-  auto out = std::apply(
-      [](const auto&... node) { return std::tuple<tensor_for<X>...>{tensor_for<X>::for_overwrite(node.shape())...}; },
-      nodes);
-  detail::eval_into(out, nodes, std::index_sequence_for<X...>{});
-  return out;
+  return detail::eval_all<true>(std::forward<X>(x)...);
 }
 
 }  // namespace statix

@@ -251,6 +251,7 @@ struct read_conflicts {
   std::span<const memory_range> outputs;
   std::size_t n;
   bool conflict = false;
+  std::vector<const void*> seen_shared;  // shared nodes walked already
   void operator()(memory_range m, std::size_t size) {
     for (const memory_range& out : outputs)
       if (overlaps(m, out) && !(m.begin == out.begin && size == n && n != dyn)) conflict = true;
@@ -269,15 +270,15 @@ void execute_in(plan& p, const Stmt&... stmts) {
   using first = std::remove_cvref_t<decltype(st0)>;
   const std::size_t n = element_count(st0.shape);
   if constexpr (sizeof...(Stmt) > 1) {
-    detail::read_conflicts check{outputs, n};
-    (stmts.expr.for_each_memory(check), ...);
+    detail::read_conflicts check{outputs, n, false, {}};
+    (stmts.expr.for_each_memory(memory_visitor(check, &check.seen_shared)), ...);
     if (check.conflict) {  // one after the other, each with its own plan: values read must be fresh
       (execute_in(plan{}, stmts), ...);
       return;
     }
   } else if constexpr (std::is_same_v<typename first::kind, assign_kind::set>) {
-    detail::read_conflicts check{outputs, dyn};  // any read of the destination counts
-    st0.expr.for_each_memory(check);
+    detail::read_conflicts check{outputs, dyn, false, {}};  // any read of the destination counts
+    st0.expr.for_each_memory(memory_visitor(check, &check.seen_shared));
     if (!check.conflict) {
       // `y = matmul(a, b)`: straight into y.
       using E = decltype(st0.expr);

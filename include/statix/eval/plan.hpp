@@ -201,6 +201,12 @@ class plan {
     child.temporary_destination_ = true;
     return child;
   }
+  /// A nested plan whose statements write a buffer this plan keeps (a shared node's value).
+  plan nested_for_kept_buffer() {
+    plan child = nested();
+    child.temporary_destination_ = false;
+    return child;
+  }
   bool temporary_destination() const { return temporary_destination_; }
   plan(plan&&) = default;
 

@@ -1,9 +1,8 @@
 // standardize_channels(x, eps): (x - mean) / sqrt(var + eps) per channel (axis 1), the mean and the
 // biased variance taken over every other axis (batch and spatial): the core of batch normalization.
-// One primitive rather than a composite of mean, subtraction and rsqrt because the composite reads x
-// three times, and the reverse pass runs once per read: every backward product of the layers before
-// it would run three times. As a primitive, x is read once, the forward pass is two sweeps per
-// channel, and the derivative is the closed form
+// One primitive rather than a composite of mean, subtraction and rsqrt (which would read a shared x
+// three times, and is what PyTorch's autograd differentiates step by step): the forward pass is two
+// sweeps per channel in double, and the derivative is the closed form
 //   dx = rstd (g - mean(g) - y mean(g y)),
 // which reads the forward value y (computed once per plan) and x's statistics. Its Jacobian is
 // symmetric, so forward mode pushes a tangent through the same formula.
@@ -11,6 +10,8 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string_view>
 #include <utility>
 
@@ -20,22 +21,53 @@
 
 namespace statix {
 
+/// Running statistics that the first computation of a training-mode batch norm moves towards the
+/// batch's (as a PyTorch forward does): `mean += momentum (batch mean - mean)`, the same for the
+/// variance with the batch's unbiased variance, and `count += 1`. Once per expression, however many
+/// plans evaluate it: the batch's statistics come from the value the forward pass computes anyway,
+/// not from an evaluation of their own (which ran every layer before the batch norm again).
+template <class T>
+struct running_statistics {
+  T* mean;
+  T* var;
+  std::int32_t* count;
+  double momentum;
+  bool done = false;
+};
+
+/// The running statistics as an operand of standardize_channels: no value, no memory, not
+/// differentiable; its identity is the update it carries (null: none).
+template <class T>
+struct running_statistics_node {
+  static constexpr bool is_statix_expression = true;
+  using value_type = T;
+  using extents_type = extents<>;
+  static constexpr std::size_t rank = 0;
+
+  std::shared_ptr<running_statistics<T>> update;
+
+  constexpr shape_t<0> shape() const { return {}; }
+  void identify(signature& s) const { s.add(reinterpret_cast<std::uintptr_t>(update.get())); }
+  void for_each_memory(memory_visitor) const {}
+};
+
 namespace op {
 
 struct standardize_channels {
   static constexpr std::string_view name = "standardize_channels";
-  template <class V, class VE>
+  template <class V, class VE, class VS>
   using value_type = V;
-  template <class EX, class EE>
+  template <class EX, class EE, class ES>
   using extents_type = EX;
 
-  template <std::size_t R, std::size_t RE>
-  static shape_t<R> shape(const shape_t<R>& x, const shape_t<RE>&) {
+  template <std::size_t R>
+  static shape_t<R> shape(const shape_t<R>& x, const shape_t<0>&, const shape_t<0>&) {
     return x;
   }
 
   template <class T, std::size_t R, class X, class Eps>
-  static void compute(T* out, const shape_t<R>& shape, plan& p, const X& x, const Eps& eps) {
+  static void compute(T* out, const shape_t<R>& shape, plan& p, const X& x, const Eps& eps,
+                      const running_statistics_node<T>& stats) {
     const auto in = detail::dense(x, p);
     const double epsilon = static_cast<double>(eps.value);
     const std::size_t batch = shape[0], channels = shape[1];
@@ -56,6 +88,11 @@ struct standardize_channels {
         const T* row = in.data + (n * channels + c) * inner;
         for (std::size_t j = 0; j < inner; ++j) squares += (row[j] - mean) * (row[j] - mean);
       }
+      if (running_statistics<T>* r = stats.update.get(); r != nullptr && !r->done) {
+        const double unbiased = count > 1 ? squares / double(count - 1) : squares;
+        r->mean[c] = static_cast<T>((1 - r->momentum) * double(r->mean[c]) + r->momentum * mean);
+        r->var[c] = static_cast<T>((1 - r->momentum) * double(r->var[c]) + r->momentum * unbiased);
+      }
       const T m = static_cast<T>(mean), rstd = static_cast<T>(1 / std::sqrt(squares / double(count) + epsilon));
       for (std::size_t n = 0; n < batch; ++n) {
         const T* row = in.data + (n * channels + c) * inner;
@@ -63,18 +100,22 @@ struct standardize_channels {
         for (std::size_t j = 0; j < inner; ++j) o[j] = (row[j] - m) * rstd;
       }
     }
+    if (running_statistics<T>* r = stats.update.get(); r != nullptr && !r->done) {
+      ++*r->count;
+      r->done = true;
+    }
   }
 
-  template <std::size_t I, class G, class Out, class X, class Eps>
-  static auto partial(const G& g, const Out& y, const X& x, const Eps& eps);
-  template <std::size_t I, class Tangent, class Out, class X, class Eps>
-  static auto push(const Tangent& t, const Out& y, const X& x, const Eps& eps) {
-    return partial<I>(t, y, x, eps);  // the Jacobian is symmetric
+  template <std::size_t I, class G, class Out, class X, class Eps, class Stats>
+  static auto partial(const G& g, const Out& y, const X& x, const Eps& eps, const Stats&);
+  template <std::size_t I, class Tangent, class Out, class X, class Eps, class Stats>
+  static auto push(const Tangent& t, const Out& y, const X& x, const Eps& eps, const Stats& stats) {
+    return partial<I>(t, y, x, eps, stats);  // the Jacobian is symmetric
   }
 };
 
-template <std::size_t I, class G, class Out, class X, class Eps>
-auto standardize_channels::partial(const G& g, const Out& y, const X& x, const Eps& eps) {
+template <std::size_t I, class G, class Out, class X, class Eps, class Stats>
+auto standardize_channels::partial(const G& g, const Out& y, const X& x, const Eps& eps, const Stats&) {
   static_assert(I == 0, "statix: standardize_channels is differentiated by its input only (eps is a constant)");
   using Ext = typename X::extents_type;
   using T = typename X::value_type;
@@ -99,15 +140,20 @@ auto standardize_channels::partial(const G& g, const Out& y, const X& x, const E
 
 /// standardize_channels(x, eps): x (batch, channels, ...) standardized per channel over every other
 /// axis, with the biased variance: batch normalization before its scale and shift.
+///
+/// With `running` set, the first computation of the value also moves those running statistics
+/// towards the batch's (batch normalization in training mode).
 template <operand X>
-auto standardize_channels(X&& x, double eps) {
-  using T = value_type_t<X>;
-  static_assert(floating_dtype<std::remove_const_t<T>>, "statix: standardize_channels needs a floating dtype");
+auto standardize_channels(X&& x, double eps,
+                          std::shared_ptr<running_statistics<std::remove_const_t<value_type_t<X>>>> running = nullptr) {
+  using T = std::remove_const_t<value_type_t<X>>;
+  static_assert(floating_dtype<T>, "statix: standardize_channels needs a floating dtype");
   static_assert(extents_t<X>::rank >= 2, "statix: standardize_channels needs (batch, channels, ...)");
   using N = node_t<X>;
-  using E = scalar_expr<std::remove_const_t<T>>;
-  return primitive_expr<op::standardize_channels, N, E>(as_node(std::forward<X>(x)),
-                                                        E{static_cast<std::remove_const_t<T>>(eps)});
+  using E = scalar_expr<T>;
+  using S = running_statistics_node<T>;
+  return primitive_expr<op::standardize_channels, N, E, S>(as_node(std::forward<X>(x)), E{static_cast<T>(eps)},
+                                                           S{std::move(running)});
 }
 
 }  // namespace statix
