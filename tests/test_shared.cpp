@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 using namespace statix_test;
@@ -210,6 +212,33 @@ BOOST_AUTO_TEST_CASE(gradients_through_shared_nodes_differentiate_again) {
   std::vector<double> numeric(width * width);
   for (std::size_t i = 0; i < numeric.size(); ++i) numeric[i] = (g_up.data()[i] - g_down.data()[i]) / (2 * h);
   check_close(hv.data(), numeric, 1e-6, "Hessian-vector product");
+}
+
+BOOST_AUTO_TEST_CASE(a_shared_node_is_differentiated_no_more_than_its_order) {
+  // sx::share(e) is compiled for gradients: forward mode and second derivatives through it throw
+  // (with what to write instead); sx::share<2>(e) allows both (the test above).
+  auto w = random_tensor<double, 3, 3>(18, -1, 1);
+  const auto dw = random_tensor<double, 3, 3>(19, -1, 1);
+  auto loss = [&](const auto& v) {
+    auto h = sx::share(sx::tanh(sx::matmul(v, v)));
+    return sx::sum(h * h);
+  };
+  auto message_of = [](auto&& f) {
+    try {
+      f();
+    } catch (const std::logic_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("nothing thrown");
+  };
+  const std::string forward = message_of([&] { (void)sx::eval(sx::jvp(loss(w), w, dw)); });
+  BOOST_TEST(forward.find("sx::share<2>") != std::string::npos, forward);
+  const std::string second = message_of([&] {
+    const sx::tensor<double, 3, 3> hv = sx::grad(sx::sum(sx::grad(loss(w), w) * dw), w);
+  });
+  BOOST_TEST(second.find("differentiated more times than its order") != std::string::npos, second);
+  // One derivative is what the order allows: the gradient agrees with gradcheck.
+  expect_gradcheck("order 1", [&](auto& v) { return loss(v); }, w);
 }
 
 BOOST_AUTO_TEST_CASE(a_shared_value_is_computed_once_per_plan_and_aliasing_is_safe) {

@@ -3,7 +3,7 @@
 // (`x + f(x)`, batch norm's input, attention's q, k and v of one x) would be copied into both readers,
 // in the object and in the derivation, and every copy differentiated on its own: a stack of d residual
 // blocks cost 2^d. A shared node holds its operand behind a reference-counted handle instead, and its
-// type is only its dtype and static extents, `shared_expr<T, Ext>`:
+// type is only its dtype, static extents and derivative order, `shared_expr<T, Ext, Order>`:
 //   - in memory: copying it copies the handle, so an expression's size does not grow with the number
 //     of paths through it;
 //   - in its type: the operand's type is erased, so a block that reads a shared x and is shared in
@@ -82,12 +82,15 @@ class shared_node : public shared_base {
   shape_t<R> extent_;
 };
 
-template <class T, class Ext>
+/// A handle to a shared node of dtype T and extents Ext that may be differentiated `Order` more
+/// times (the derivative passes compile what that needs, and no more: see autodiff::shared_operand).
+template <class T, class Ext, int Order = 1>
 struct shared_expr {
   static constexpr bool is_statix_expression = true;
   using value_type = T;
   using extents_type = Ext;
   static constexpr std::size_t rank = Ext::rank;
+  static constexpr int order = Order;
 
   std::shared_ptr<const shared_node<T, rank>> node;
 
@@ -109,16 +112,16 @@ struct shared_expr {
 
 template <class N>
 inline constexpr bool is_shared = false;
-template <class T, class Ext>
-inline constexpr bool is_shared<shared_expr<T, Ext>> = true;
+template <class T, class Ext, int Order>
+inline constexpr bool is_shared<shared_expr<T, Ext, Order>> = true;
 
 namespace detail {
 /// A whole statement `y = share(e)` computes e straight into y (once per plan).
-template <class U, class Ext>
-struct whole_value<shared_expr<U, Ext>> {
-  static bool is_zero(const shared_expr<U, Ext>& e) { return e.node->is_zero(); }
+template <class U, class Ext, int Order>
+struct whole_value<shared_expr<U, Ext, Order>> {
+  static bool is_zero(const shared_expr<U, Ext, Order>& e) { return e.node->is_zero(); }
   template <class T, std::size_t R>
-  static bool write(const shared_expr<U, Ext>& e, T* dst, const shape_t<R>& shape, plan& p) {
+  static bool write(const shared_expr<U, Ext, Order>& e, T* dst, const shape_t<R>& shape, plan& p) {
     if constexpr (R == Ext::rank && std::is_same_v<T, U>) return e.shape() == shape && e.node->write_whole(dst, p);
     static_cast<void>(e), static_cast<void>(dst), static_cast<void>(shape), static_cast<void>(p);
     return false;

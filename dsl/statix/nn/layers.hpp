@@ -224,7 +224,9 @@ struct batch_norm {
         return statix::reshape<C, 1, 1>(std::forward<decltype(v)>(v));
     };
     const T epsilon(eps);
-    auto node = as_node(std::forward<X>(x));  // a temporary tensor is owned by the expression
+    // Shared: both modes read x (training mode also in its derivative, for x's statistics), and a copy
+    // would hold every layer before.
+    auto node = statix::share(std::forward<X>(x));
     std::shared_ptr<running_statistics<T>> running;
     if (training_) {
       check_values_per_channel(node.shape());
@@ -235,8 +237,7 @@ struct batch_norm {
     // derivative); evaluation mode is elementwise. One expression type for both: only the chosen one
     // is evaluated and differentiated.
     auto eval = (node - per_channel(running_mean)) * per_channel(statix::rsqrt(running_var + epsilon));
-    // Shared: the derivative reads x again (its statistics), and a copy would hold all the layers before.
-    auto train = statix::standardize_channels(statix::share(std::move(node)), eps, std::move(running));
+    auto train = statix::standardize_channels(std::move(node), eps, std::move(running));
     return statix::choose(training_, std::move(train), std::move(eval)) * per_channel(weight) + per_channel(bias);
   }
 

@@ -95,14 +95,14 @@ template <class A, class B, class T, bool Through>
 inline constexpr bool carries<choose_expr<A, B>, T, Through> = carries<A, T, Through> || carries<B, T, Through>;
 template <class C, class T, bool Through>
 inline constexpr bool carries<sum_list<C>, T, Through> = carries<C, T, Through>;
-template <class U, class Ext, class T>
-inline constexpr bool carries<shared_expr<U, Ext>, T, true> = floating_dtype<U>;  // known at run time
+template <class U, class Ext, int K, class T>
+inline constexpr bool carries<shared_expr<U, Ext, K>, T, true> = floating_dtype<U>;  // known at run time
 
 /// Can an adjoint flow from this node to a shared node inside it (without crossing another one)?
 template <class N>
 inline constexpr bool reaches_shared = false;
-template <class U, class Ext>
-inline constexpr bool reaches_shared<shared_expr<U, Ext>> = floating_dtype<U>;
+template <class U, class Ext, int K>
+inline constexpr bool reaches_shared<shared_expr<U, Ext, K>> = floating_dtype<U>;
 template <class Op, class... A>
 inline constexpr bool reaches_shared<map_expr<Op, A...>> = floating_dtype<typename map_expr<Op, A...>::value_type> &&
                                                            (reaches_shared<A> || ...);
@@ -118,6 +118,30 @@ template <class A, class B>
 inline constexpr bool reaches_shared<choose_expr<A, B>> = reaches_shared<A> || reaches_shared<B>;
 template <class C>
 inline constexpr bool reaches_shared<sum_list<C>> = reaches_shared<C>;
+
+/// The highest derivative order of the shared nodes an adjoint can reach from this node (0: none). A
+/// gradient through them may be differentiated one time less, and what a derivative pass erases is
+/// compiled for that many derivatives and no more.
+template <class N>
+inline constexpr int shared_order = 0;
+template <class U, class Ext, int K>
+inline constexpr int shared_order<shared_expr<U, Ext, K>> = K;
+template <class Op, class... A>
+inline constexpr int shared_order<map_expr<Op, A...>> = std::max({0, shared_order<A>...});
+template <class P, class... A>
+inline constexpr int shared_order<primitive_expr<P, A...>> = std::max({0, shared_order<A>...});
+template <class U, class X>
+inline constexpr int shared_order<cast_expr<U, X>> = shared_order<X>;
+template <class Ext, class X>
+inline constexpr int shared_order<expand_expr<Ext, X>> = shared_order<X>;
+template <class A, class B>
+inline constexpr int shared_order<choose_expr<A, B>> = std::max(shared_order<A>, shared_order<B>);
+template <class C>
+inline constexpr int shared_order<sum_list<C>> = shared_order<C>;
+/// The order of an adjoint arriving at a node of order `target` from a reader of order `reader`.
+constexpr int adjoint_order(int target, int reader) {
+  return std::max(0, std::min(target, reader) - 1);
+}
 
 /// How a leaf of static extents `Leaf` may be a variable of extents `Var`: the same rank with every
 /// extent compatible (read as it is), or a view of the same size with other extents (read through a
@@ -407,9 +431,9 @@ struct deposit {
     }
   }
 
-  template <class U, class Ext, class G>
-  static auto step(const shared_expr<U, Ext>& node, const G& g) {
-    arrivals<arrival<shared_expr<U, Ext>, G>> out;
+  template <class U, class Ext, int K, class G>
+  static auto step(const shared_expr<U, Ext, K>& node, const G& g) {
+    arrivals<arrival<shared_expr<U, Ext, K>, G>> out;
     detail::item<0>(out.lists).push_back({node, g});
     return out;
   }
@@ -582,8 +606,8 @@ struct forward {
   }
 
   /// A shared node's tangent is derived once (through its operand) and shared by every reader.
-  template <class U, class Ext, class V, class D>
-  static auto step(const shared_expr<U, Ext>& node, const V& var, const D& dx, tangent_memo& memo);
+  template <class U, class Ext, int K, class V, class D>
+  static auto step(const shared_expr<U, Ext, K>& node, const V& var, const D& dx, tangent_memo& memo);
 };
 
 /// A contribution as the gradient of a variable: zeros when there is none.
@@ -607,6 +631,16 @@ inline constexpr int shared_derivative_order = 1;
       "statix: a shared node was differentiated more times than its order allows (sx::share<Order>(e); the "
       "default, autodiff::shared_derivative_order, is " +
       std::to_string(shared_derivative_order) + ")");
+}
+
+/// Forward mode (jvp) through a shared node needs `sx::share<2>` or more: a tangent of every shared
+/// operand would otherwise be compiled into every model for a mode that training never uses.
+inline constexpr int forward_mode_order = 2;
+
+[[noreturn]] inline void throw_forward_mode_order() {
+  throw std::logic_error(
+      "statix: forward mode (jvp) through a shared node needs sx::share<2>(e) or more; sx::share(e) and the "
+      "layers' shared nodes are compiled for gradients only");
 }
 
 template <int Order, class G>
@@ -672,7 +706,8 @@ class shared_operand final : public shared_node<typename X::value_type, X::rank>
               for (const auto& a : list) {
                 using S = std::remove_cvref_t<decltype(a.target)>;
                 out.emplace_back(a.target.node,
-                                 erase<Order - 1>(sym::expand<typename S::extents_type>(a.adjoint, a.target.shape())));
+                                 erase<adjoint_order(S::order, Order)>(
+                                     sym::expand<typename S::extents_type>(a.adjoint, a.target.shape())));
               }
             }(lists),
             ...);
@@ -680,9 +715,9 @@ class shared_operand final : public shared_node<typename X::value_type, X::rank>
     }
   }
   shared_base::handle sum(const std::vector<shared_base::handle>& adjoints) const override {
-    sum_list<shared_expr<T, Ext>> total{{}, this->shape()};
+    sum_list<shared_expr<T, Ext, below>> total{{}, this->shape()};
     for (const auto& a : adjoints) total.terms.push_back(adjoint_of(a));
-    return erase<(Order > 0 ? Order - 1 : 0)>(std::move(total));
+    return erase<below>(std::move(total));
   }
   shared_base::handle contribution(const shared_base::handle& adjoint, const flat_variable<float>& var) const override {
     return contribution_to(adjoint, var);
@@ -704,7 +739,9 @@ class shared_operand final : public shared_node<typename X::value_type, X::rank>
   static constexpr bool lowers_to_memory =
       detail::is_leaf<decltype(std::declval<const X&>().template lower<false>(std::declval<plan&>()))>;
 
-  static shared_expr<T, Ext> adjoint_of(const shared_base::handle& h) {
+  static constexpr int below = Order > 0 ? Order - 1 : 0;  // the order of this node's derivatives
+
+  static shared_expr<T, Ext, below> adjoint_of(const shared_base::handle& h) {
     return {std::static_pointer_cast<const shared_node<T, R>>(h)};
   }
 
@@ -720,7 +757,7 @@ class shared_operand final : public shared_node<typename X::value_type, X::rank>
       if constexpr (is_none<decltype(c)>)
         return nullptr;
       else
-        return erase<Order - 1>(std::move(c));
+        return erase<below>(std::move(c));
     }
   }
 
@@ -730,15 +767,15 @@ class shared_operand final : public shared_node<typename X::value_type, X::rank>
     if constexpr (!carries<X, V, true>) {
       static_cast<void>(var), static_cast<void>(direction), static_cast<void>(memo);
       return nullptr;
-    } else if constexpr (Order == 0) {
-      throw_derivative_order();
+    } else if constexpr (Order < forward_mode_order) {
+      throw_forward_mode_order();
     } else {
-      const shared_expr<V, extents<dyn>> dx{std::static_pointer_cast<const shared_node<V, 1>>(direction)};
+      const shared_expr<V, extents<dyn>, 0> dx{std::static_pointer_cast<const shared_node<V, 1>>(direction)};
       auto t = forward::visit(operand_, variable<V, extents<dyn>>{var.data, {var.size}}, dx, memo);
       if constexpr (is_none<decltype(t)>)
         return nullptr;
       else
-        return erase<Order - 1>(sym::expand<Ext>(std::move(t), this->shape()));
+        return erase<below>(sym::expand<Ext>(std::move(t), this->shape()));
     }
   }
 
@@ -756,17 +793,17 @@ auto erase(G g) {
     return std::shared_ptr<const shared_node<T, R>>(std::make_shared<const shared_operand<G, Order>>(std::move(g)));
 }
 
-template <class U, class Ext, class V, class D>
-auto forward::step(const shared_expr<U, Ext>& node, const V& var, const D& dx, tangent_memo& memo) {
+template <class U, class Ext, int K, class V, class D>
+auto forward::step(const shared_expr<U, Ext, K>& node, const V& var, const D& dx, tangent_memo& memo) {
   using T = typename V::value_type;
   for (const auto& [key, value] : memo.known)
     if (key == node.node.get())
-      return shared_expr<U, Ext>{std::static_pointer_cast<const shared_node<U, Ext::rank>>(value)};
+      return shared_expr<U, Ext, K>{std::static_pointer_cast<const shared_node<U, Ext::rank>>(value)};
   if (!memo.direction) memo.direction = erase<0>(sym::reshape_as<extents<dyn>>(dx, shape_t<1>{var.size()}));
   shared_base::handle t = node.node->tangent(flat_variable<T>{var.data, var.size()}, memo.direction, memo);
   if (!t) t = erase<0>(sym::zeros<U, Ext>(node.shape()));
   memo.known.emplace_back(node.node.get(), t);
-  return shared_expr<U, Ext>{std::static_pointer_cast<const shared_node<U, Ext::rank>>(t)};
+  return shared_expr<U, Ext, K>{std::static_pointer_cast<const shared_node<U, Ext::rank>>(t)};
 }
 
 /// The reverse pass through the shared nodes of a loss: each shared node an adjoint reaches, with the
@@ -784,7 +821,7 @@ shared_adjoints reverse_through_shared(const Loss& loss, const Seed& seed) {
         [&](const auto& list) {
           for (const auto& a : list) {
             using S = std::remove_cvref_t<decltype(a.target)>;
-            arrived.emplace_back(a.target.node, erase<shared_derivative_order>(sym::expand<typename S::extents_type>(
+            arrived.emplace_back(a.target.node, erase<adjoint_order(S::order, S::order)>(sym::expand<typename S::extents_type>(
                                                     a.adjoint, a.target.shape())));
           }
         }(lists),
@@ -838,7 +875,8 @@ template <class Loss, class Seed, class V>
 auto gradient_through_shared(const Loss& loss, const Seed& seed, const shared_adjoints& shared, const V& var) {
   using T = typename V::value_type;
   using VE = typename V::extents_type;
-  sum_list<shared_expr<T, extents<dyn>>> parts{{}, {var.size()}};
+  sum_list<shared_expr<T, extents<dyn>, adjoint_order(shared_order<Loss>, shared_order<Loss>)>> parts{
+      {}, {var.size()}};
   const flat_variable<T> flat{var.data, var.size()};
   for (const auto& [node, adjoint] : shared.nodes)
     if (auto c = node->contribution(adjoint, flat))
@@ -893,7 +931,7 @@ auto share(X&& x) {
   if constexpr (is_shared<N> || detail::is_memory_or_number<N>)
     return as_node(std::forward<X>(x));
   else
-    return shared_expr<typename N::value_type, typename N::extents_type>{
+    return shared_expr<typename N::value_type, typename N::extents_type, Order>{
         autodiff::erase<Order>(as_node(std::forward<X>(x)))};
 }
 
