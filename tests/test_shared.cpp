@@ -116,8 +116,11 @@ BOOST_AUTO_TEST_SUITE(shared_nodes)
 BOOST_AUTO_TEST_CASE(residual_chains_run_each_product_once) {
   check_chain<1>();  // its block reads the tensor x itself: nothing to share
   const std::size_t two = check_chain<2>();
-  BOOST_TEST(check_chain<3>() == two);
-  BOOST_TEST(check_chain<5>() == two);
+  const std::array<std::size_t, 6> deeper = [&]<std::size_t... D>(std::index_sequence<D...>) {
+    return std::array<std::size_t, 6>{check_chain<D + 3>()...};
+  }
+  (std::make_index_sequence<6>{});  // depths 3 to 8
+  for (const std::size_t size : deeper) BOOST_TEST(size == two);
   // The same chain as a tree: x is copied into both readers at every block.
   const matrix x = random_tensor<double, rows, width>(1, -1, 1);
   std::array<weight, 3> w;
@@ -267,16 +270,16 @@ BOOST_AUTO_TEST_SUITE(residual_dag)
 /// running statistics need no forward pass of their own.
 using conv = nn::conv2d<3, 3, 3, 1, 1, double>;
 using unit = nn::residual<conv, nn::batch_norm2d<3, double>, nn::relu>;
-template <class... Units>
-using conv_chain =
-    nn::sequential<conv, nn::batch_norm2d<3, double>, nn::relu, Units..., nn::flatten, nn::linear<48, 2, double>>;
+template <std::size_t... K>
+auto conv_chain_of(std::index_sequence<K...>)
+    -> nn::sequential<conv, nn::batch_norm2d<3, double>, nn::relu, std::conditional_t<true, unit, decltype(K)>...,
+                      nn::flatten, nn::linear<48, 2, double>>;
+template <std::size_t D>
+using conv_chain = decltype(conv_chain_of(std::make_index_sequence<D>{}));
 
 template <std::size_t D>
 void check_conv_chain() {
-  using model_type =
-      std::conditional_t<D == 1, conv_chain<unit>,
-                         std::conditional_t<D == 2, conv_chain<unit, unit>, conv_chain<unit, unit, unit>>>;
-  model_type model(sx::random::key{3});
+  conv_chain<D> model(sx::random::key{3});
   const auto x = random_tensor<double, sx::dyn, 3, 4, 4>(30, -1, 1, 3);
   sx::tensor<std::int32_t, sx::dyn> labels(3);
   for (std::size_t i = 0; i < 3; ++i) labels(i) = std::int32_t(i % 2);
@@ -294,9 +297,10 @@ void check_conv_chain() {
 }
 
 BOOST_AUTO_TEST_CASE(conv_batch_norm_chains_run_each_convolution_once) {
-  check_conv_chain<1>();
-  check_conv_chain<2>();
-  check_conv_chain<3>();
+  [&]<std::size_t... D>(std::index_sequence<D...>) {
+    (check_conv_chain<D + 1>(), ...);
+  }
+  (std::make_index_sequence<8>{});  // depths 1 to 8
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -191,8 +191,7 @@ struct winograd_3x3 {
         T* row = padded + (i + pad) * pitch;
         T* even_to = row + pad % 2 * half + pad / 2;
         T* odd_to = row + (pad + 1) % 2 * half + (pad + 1) / 2;
-        for (std::size_t j = 0; j < inside; j += 2) even_to[j / 2] = src[j];
-        for (std::size_t j = 1; j < inside; j += 2) odd_to[j / 2] = src[j];
+        simd::deinterleave(src, inside, even_to, odd_to);
       }
       for (std::size_t ty = 0; ty < tiles_y; ++ty)
         for (std::size_t tx = 0; tx < tiles_x; tx += L) {
