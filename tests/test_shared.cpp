@@ -236,12 +236,12 @@ BOOST_AUTO_TEST_CASE(a_shared_node_is_differentiated_no_more_than_its_order) {
   };
   const std::string forward = message_of([&] { (void)sx::eval(sx::jvp(loss(w), w, dw)); });
   BOOST_TEST(forward.find("sx::share<2>") != std::string::npos, forward);
-  const std::string second = message_of([&] {
-    const sx::tensor<double, 3, 3> hv = sx::grad(sx::sum(sx::grad(loss(w), w) * dw), w);
-  });
+  const std::string second =
+      message_of([&] { const sx::tensor<double, 3, 3> hv = sx::grad(sx::sum(sx::grad(loss(w), w) * dw), w); });
   BOOST_TEST(second.find("differentiated more times than its order") != std::string::npos, second);
   // One derivative is what the order allows: the gradient agrees with gradcheck.
-  expect_gradcheck("order 1", [&](auto& v) { return loss(v); }, w);
+  expect_gradcheck(
+      "order 1", [&](auto& v) { return loss(v); }, w);
 }
 
 BOOST_AUTO_TEST_CASE(a_shared_value_is_computed_once_per_plan_and_aliasing_is_safe) {

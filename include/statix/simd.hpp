@@ -138,8 +138,8 @@ inline B masked_load(const T* p, std::size_t n, T fill) {
       return _mm512_mask_loadu_epi32(_mm512_set1_epi32(fill), m, p);
   } else
 #endif
+  {
 #if defined(__AVX512VL__)
-  if constexpr (sizeof(typename B::register_type) == 32) {
     // AVX-512's mask registers on a 256-bit register: one plain masked move (AMD's vmaskmovps is
     // microcoded, a store taking tens of cycles: a quarter of a Winograd input transform).
     const auto m = static_cast<std::uint8_t>((1u << n) - 1);
@@ -149,10 +149,7 @@ inline B masked_load(const T* p, std::size_t n, T fill) {
       return _mm256_mask_loadu_pd(_mm256_set1_pd(fill), m, p);
     else
       return _mm256_mask_loadu_epi32(_mm256_set1_epi32(fill), m, p);
-  } else
-#endif
-  {
-#if defined(__AVX2__)
+#elif defined(__AVX2__)
     const __m256i m = first_lanes<T>(n);
     if constexpr (std::is_same_v<T, float>)
       return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
@@ -187,10 +184,8 @@ inline void masked_store(T* p, std::size_t n, const B& v) {
       _mm256_mask_storeu_pd(p, m, v);
     else
       _mm256_mask_storeu_epi32(p, m, v);
-    return;
   }
-#endif
-#if defined(__AVX2__)
+#elif defined(__AVX2__)
   if constexpr (sizeof(typename B::register_type) == 32) {
     const __m256i m = first_lanes<T>(n);
     if constexpr (std::is_same_v<T, float>)

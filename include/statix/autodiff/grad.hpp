@@ -821,8 +821,9 @@ shared_adjoints reverse_through_shared(const Loss& loss, const Seed& seed) {
         [&](const auto& list) {
           for (const auto& a : list) {
             using S = std::remove_cvref_t<decltype(a.target)>;
-            arrived.emplace_back(a.target.node, erase<adjoint_order(S::order, S::order)>(sym::expand<typename S::extents_type>(
-                                                    a.adjoint, a.target.shape())));
+            arrived.emplace_back(a.target.node,
+                                 erase<adjoint_order(S::order, S::order)>(
+                                     sym::expand<typename S::extents_type>(a.adjoint, a.target.shape())));
           }
         }(lists),
         ...);
@@ -875,8 +876,7 @@ template <class Loss, class Seed, class V>
 auto gradient_through_shared(const Loss& loss, const Seed& seed, const shared_adjoints& shared, const V& var) {
   using T = typename V::value_type;
   using VE = typename V::extents_type;
-  sum_list<shared_expr<T, extents<dyn>, adjoint_order(shared_order<Loss>, shared_order<Loss>)>> parts{
-      {}, {var.size()}};
+  sum_list<shared_expr<T, extents<dyn>, adjoint_order(shared_order<Loss>, shared_order<Loss>)>> parts{{}, {var.size()}};
   const flat_variable<T> flat{var.data, var.size()};
   for (const auto& [node, adjoint] : shared.nodes)
     if (auto c = node->contribution(adjoint, flat))
