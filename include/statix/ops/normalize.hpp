@@ -5,7 +5,9 @@
 // sweeps per channel in double, and the derivative is the closed form
 //   dx = rstd (g - mean(g) - y mean(g y)),
 // which reads the forward value y (computed once per plan) and x's statistics. Its Jacobian is
-// symmetric, so forward mode pushes a tangent through the same formula.
+// symmetric, so forward mode pushes a tangent through the same formula. Where that derivative will
+// not be differentiated again (x is a shared node of order 1, as in nn::batch_norm), it is one
+// primitive too, standardize_channels_grad: four sweeps instead of five, and g evaluated once.
 #pragma once
 
 #include <cmath>
@@ -17,6 +19,7 @@
 
 #include "../autodiff/symbolic.hpp"
 #include "../primitive.hpp"
+#include "../shared.hpp"
 #include "reduce.hpp"
 
 namespace statix {
@@ -51,7 +54,102 @@ struct running_statistics_node {
   void for_each_memory(memory_visitor) const {}
 };
 
+namespace detail {
+
+/// The sum over channel c of (batch, channels, inner) values of term(v0[i], v1[i], ...), in double
+/// over `lanes` independent accumulators: one chain of dependent additions would wait for each
+/// addition's latency (most of a batch norm's time), and lanes the compiler can put side by side in
+/// registers keep double's precision.
+template <class T, class Term, class... Rows>
+double channel_sum(std::size_t batch, std::size_t channels, std::size_t inner, std::size_t c, Term&& term,
+                   const Rows*... rows) {
+  constexpr std::size_t lanes = 8;
+  double acc[lanes] = {};
+  for (std::size_t n = 0; n < batch; ++n) {
+    const std::size_t at = (n * channels + c) * inner;
+    std::size_t j = 0;
+    for (; j + lanes <= inner; j += lanes)
+      for (std::size_t l = 0; l < lanes; ++l) acc[l] += term(double(rows[at + j + l])...);
+    for (; j < inner; ++j) acc[0] += term(double(rows[at + j])...);
+  }
+  double total = 0;
+  for (double a : acc) total += a;
+  return total;
+}
+
+/// Channel c's mean and sum of centered squares, in two sweeps (no cancellation for large means).
+template <class T>
+std::pair<double, double> channel_moments(const T* x, std::size_t batch, std::size_t channels, std::size_t inner,
+                                          std::size_t c) {
+  const double count = double(batch * inner);
+  const auto value = [](double v) { return v; };
+  const double mean = channel_sum<T>(batch, channels, inner, c, value, x) / count;
+  const auto square = [mean](double v) { return (v - mean) * (v - mean); };
+  return {mean, channel_sum<T>(batch, channels, inner, c, square, x)};
+}
+
+}  // namespace detail
+
 namespace op {
+
+/// standardize_channels' derivative for its input in one primitive: per channel,
+///   dx = rstd (g - mean(g) - y mean(g y)),
+/// with x's statistics and both means each from one sweep, and g evaluated once (as an operand). The
+/// composite form (below) reads g and x in five sweeps, re-evaluating g in each; it is kept where the
+/// derivative may be differentiated again. This one is used where it cannot be (the input is a shared
+/// node of order 1: what reaches it is compiled for evaluation only), so it has no derivative.
+struct standardize_channels_grad {
+  static constexpr std::string_view name = "standardize_channels_grad";
+  template <class G, class Y, class X, class E>
+  using value_type = G;
+  template <class EG, class EY, class EX, class EE>
+  using extents_type = EX;
+
+  template <std::size_t R>
+  static shape_t<R> shape(const shape_t<R>& g, const shape_t<R>& y, const shape_t<R>& x, const shape_t<0>&) {
+    if (g != x) throw_shape_mismatch(name, g, x);
+    if (y != x) throw_shape_mismatch(name, y, x);
+    return x;
+  }
+
+  template <class T, std::size_t R, class G, class Y, class X, class Eps>
+  static void compute(T* out, const shape_t<R>& shape, plan& p, const G& g, const Y& y, const X& x, const Eps& eps) {
+    const auto gd = detail::dense(g, p), yd = detail::dense(y, p), xd = detail::dense(x, p);
+    const std::size_t batch = shape[0], channels = shape[1];
+    std::size_t inner = 1;
+    for (std::size_t k = 2; k < R; ++k) inner *= shape[k];
+    const double count = double(batch * inner);
+    if (batch * inner == 0) return;
+    for (std::size_t c = 0; c < channels; ++c) {
+      const auto [mean, squares] = detail::channel_moments(xd.data, batch, channels, inner, c);
+      const double rstd = 1 / std::sqrt(squares / count + static_cast<double>(eps.value));
+      const auto value = [](double v) { return v; };
+      const auto product = [](double a, double b) { return a * b; };
+      const double mean_g = detail::channel_sum<T>(batch, channels, inner, c, value, gd.data) / count;
+      const double mean_gy = detail::channel_sum<T>(batch, channels, inner, c, product, gd.data, yd.data) / count;
+      const T r = static_cast<T>(rstd), mg = static_cast<T>(mean_g), mgy = static_cast<T>(mean_gy);
+      for (std::size_t n = 0; n < batch; ++n) {
+        const std::size_t at = (n * channels + c) * inner;
+        const T* gr = gd.data + at;
+        const T* yr = yd.data + at;
+        T* o = out + at;
+        for (std::size_t j = 0; j < inner; ++j) o[j] = r * (gr[j] - mg - yr[j] * mgy);
+      }
+    }
+  }
+
+  template <std::size_t I, class G, class... A>
+  static auto partial(const G&, const A&...) {
+    static_assert(I != I,
+                  "statix: standardize_channels_grad is not differentiated (it is used only where the "
+                  "derivative it computes cannot be differentiated again)");
+    return 0;
+  }
+  template <std::size_t I, class Tangent, class... A>
+  static auto push(const Tangent& t, const A&... a) {
+    return partial<I>(t, a...);
+  }
+};
 
 struct standardize_channels {
   static constexpr std::string_view name = "standardize_channels";
@@ -75,27 +173,8 @@ struct standardize_channels {
     for (std::size_t k = 2; k < R; ++k) inner *= shape[k];
     const std::size_t count = batch * inner;
     if (count == 0) return;
-    // Sums in double over `lanes` independent accumulators: one chain of dependent additions would
-    // wait for each addition's latency (most of a batch norm's time), and lanes the compiler can put
-    // side by side in registers keep double's precision.
-    constexpr std::size_t lanes = 8;
-    const auto sum_rows = [&](std::size_t c, auto&& term) {
-      double acc[lanes] = {};
-      for (std::size_t n = 0; n < batch; ++n) {
-        const T* row = in.data + (n * channels + c) * inner;
-        std::size_t j = 0;
-        for (; j + lanes <= inner; j += lanes)
-          for (std::size_t l = 0; l < lanes; ++l) acc[l] += term(double(row[j + l]));
-        for (; j < inner; ++j) acc[0] += term(double(row[j]));
-      }
-      double total = 0;
-      for (double a : acc) total += a;
-      return total;
-    };
     for (std::size_t c = 0; c < channels; ++c) {
-      // Two sweeps in double: the mean, then the centered squares (no cancellation for large means).
-      const double mean = sum_rows(c, [](double v) { return v; }) / double(count);
-      const double squares = sum_rows(c, [mean](double v) { return (v - mean) * (v - mean); });
+      const auto [mean, squares] = detail::channel_moments(in.data, batch, channels, inner, c);
       if (running_statistics<T>* r = stats.update.get(); r != nullptr && !r->done) {
         const double unbiased = count > 1 ? squares / double(count - 1) : squares;
         r->mean[c] = static_cast<T>((1 - r->momentum) * double(r->mean[c]) + r->momentum * mean);
@@ -127,21 +206,32 @@ auto standardize_channels::partial(const G& g, const Out& y, const X& x, const E
   static_assert(I == 0, "statix: standardize_channels is differentiated by its input only (eps is a constant)");
   using Ext = typename X::extents_type;
   using T = typename X::value_type;
-  // Over the axes 0, 2, 3, ...: all but the channel axis.
-  return [&]<std::size_t... A>(std::index_sequence<A...>) {
-    const std::size_t channels = x.shape()[1];
-    const double count = double(element_count(x.shape()) / (channels == 0 ? 1 : channels));
-    auto per_channel_mean = [&](auto e) {
-      return sym::mul(sym::constant<T>(1 / count), sym::sum_over<0, (A + 2)...>(std::move(e)));
-    };
-    auto spread = [&](auto e) { return sym::spread<Ext, 0, (A + 2)...>(std::move(e), x.shape()); };
-    auto centered = sym::sub(x, spread(per_channel_mean(x)));
-    auto rstd = sym::map<op::rsqrt>(sym::add(per_channel_mean(sym::map<op::square>(std::move(centered))), eps));
-    auto centered_g = sym::sub(g, spread(per_channel_mean(g)));
-    return sym::mul(spread(std::move(rstd)),
-                    sym::sub(std::move(centered_g), sym::mul(y, spread(per_channel_mean(sym::mul(g, y))))));
+  constexpr bool evaluated_only = [] {
+    if constexpr (is_shared<X>)
+      return X::order <= 1;
+    else
+      return false;
+  }();
+  if constexpr (evaluated_only) {
+    // What reaches x is evaluated, never differentiated: the one-primitive form.
+    return primitive_expr<op::standardize_channels_grad, G, Out, X, Eps>(g, y, x, eps);
+  } else {
+    // Over the axes 0, 2, 3, ...: all but the channel axis.
+    return [&]<std::size_t... A>(std::index_sequence<A...>) {
+      const std::size_t channels = x.shape()[1];
+      const double count = double(element_count(x.shape()) / (channels == 0 ? 1 : channels));
+      auto per_channel_mean = [&](auto e) {
+        return sym::mul(sym::constant<T>(1 / count), sym::sum_over<0, (A + 2)...>(std::move(e)));
+      };
+      auto spread = [&](auto e) { return sym::spread<Ext, 0, (A + 2)...>(std::move(e), x.shape()); };
+      auto centered = sym::sub(x, spread(per_channel_mean(x)));
+      auto rstd = sym::map<op::rsqrt>(sym::add(per_channel_mean(sym::map<op::square>(std::move(centered))), eps));
+      auto centered_g = sym::sub(g, spread(per_channel_mean(g)));
+      return sym::mul(spread(std::move(rstd)),
+                      sym::sub(std::move(centered_g), sym::mul(y, spread(per_channel_mean(sym::mul(g, y))))));
+    }
+    (std::make_index_sequence<X::rank - 2>{});
   }
-  (std::make_index_sequence<X::rank - 2>{});
 }
 
 }  // namespace op
