@@ -60,7 +60,7 @@ namespace detail {
 /// over `lanes` independent accumulators: one chain of dependent additions would wait for each
 /// addition's latency (most of a batch norm's time), and lanes the compiler can put side by side in
 /// registers keep double's precision.
-template <class T, class Term, class... Rows>
+template <class Term, class... Rows>
 double channel_sum(std::size_t batch, std::size_t channels, std::size_t inner, std::size_t c, Term&& term,
                    const Rows*... rows) {
   constexpr std::size_t lanes = 8;
@@ -83,9 +83,9 @@ std::pair<double, double> channel_moments(const T* x, std::size_t batch, std::si
                                           std::size_t c) {
   const double count = double(batch * inner);
   const auto value = [](double v) { return v; };
-  const double mean = channel_sum<T>(batch, channels, inner, c, value, x) / count;
+  const double mean = channel_sum(batch, channels, inner, c, value, x) / count;
   const auto square = [mean](double v) { return (v - mean) * (v - mean); };
-  return {mean, channel_sum<T>(batch, channels, inner, c, square, x)};
+  return {mean, channel_sum(batch, channels, inner, c, square, x)};
 }
 
 }  // namespace detail
@@ -125,8 +125,8 @@ struct standardize_channels_grad {
       const double rstd = 1 / std::sqrt(squares / count + static_cast<double>(eps.value));
       const auto value = [](double v) { return v; };
       const auto product = [](double a, double b) { return a * b; };
-      const double mean_g = detail::channel_sum<T>(batch, channels, inner, c, value, gd.data) / count;
-      const double mean_gy = detail::channel_sum<T>(batch, channels, inner, c, product, gd.data, yd.data) / count;
+      const double mean_g = detail::channel_sum(batch, channels, inner, c, value, gd.data) / count;
+      const double mean_gy = detail::channel_sum(batch, channels, inner, c, product, gd.data, yd.data) / count;
       const T r = static_cast<T>(rstd), mg = static_cast<T>(mean_g), mgy = static_cast<T>(mean_gy);
       for (std::size_t n = 0; n < batch; ++n) {
         const std::size_t at = (n * channels + c) * inner;
