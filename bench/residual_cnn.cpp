@@ -21,7 +21,7 @@
 #include "support.hpp"
 
 #if defined(STATIX_HAVE_TORCH)
-#include <torch/torch.h>
+#include "torch_step.hpp"
 #endif
 
 #ifndef STATIX_DEPTH
@@ -105,17 +105,8 @@ struct torch_model : torch::nn::Module {
 };
 void bm_libtorch(benchmark::State& state) {
   torch::manual_seed(1);
-  auto model = std::make_shared<torch_model>();
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
-  const auto x = torch::rand({std::int64_t(kBatch), 1, 28, 28});
-  const auto y = torch::randint(0, kClasses, {std::int64_t(kBatch)}, torch::kInt64);
-  for (auto _ : state) {
-    optimizer.zero_grad();
-    auto loss = torch::nn::functional::cross_entropy(model->forward(x), y);
-    loss.backward();
-    optimizer.step();
-    benchmark::DoNotOptimize(loss.item<float>());
-  }
+  statix_bench::libtorch_adam_steps(state, std::make_shared<torch_model>(), {std::int64_t(kBatch), 1, 28, 28},
+                                    std::int64_t(kBatch), std::int64_t(kClasses));
 }
 #endif
 

@@ -33,7 +33,7 @@
 #include <cblas.h>
 #endif
 #if defined(STATIX_HAVE_TORCH)
-#include <torch/torch.h>
+#include "torch_step.hpp"
 #endif
 
 namespace sx = statix;
@@ -222,19 +222,6 @@ torch::nn::Sequential torch_cnn() {
                                torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Flatten(),
                                torch::nn::Linear(64 * 7 * 7, kClasses));
 }
-void bm_libtorch(benchmark::State& state, torch::nn::Sequential model, std::vector<std::int64_t> shape) {
-  torch::manual_seed(1);
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
-  const auto x = torch::rand(shape);
-  const auto y = torch::randint(0, kClasses, {std::int64_t(kBatch)}, torch::kInt64);
-  for (auto _ : state) {
-    optimizer.zero_grad();
-    auto loss = torch::nn::functional::cross_entropy(model->forward(x), y);
-    loss.backward();
-    optimizer.step();
-    benchmark::DoNotOptimize(loss.item<float>());
-  }
-}
 #endif
 
 }  // namespace
@@ -253,10 +240,10 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("train_step/cnn/statix", bm_statix<cnn, 1, 28, 28>);
 #if defined(STATIX_HAVE_TORCH)
   at::set_num_threads(1);
-  benchmark::RegisterBenchmark("train_step/mlp/libtorch", bm_libtorch, torch_mlp(),
-                               std::vector<std::int64_t>{kBatch, kIn});
-  benchmark::RegisterBenchmark("train_step/cnn/libtorch", bm_libtorch, torch_cnn(),
-                               std::vector<std::int64_t>{kBatch, 1, 28, 28});
+  benchmark::RegisterBenchmark("train_step/mlp/libtorch", statix_bench::libtorch_adam_steps<torch::nn::Sequential>,
+                               torch_mlp(), std::vector<std::int64_t>{kBatch, kIn}, kBatch, kClasses);
+  benchmark::RegisterBenchmark("train_step/cnn/libtorch", statix_bench::libtorch_adam_steps<torch::nn::Sequential>,
+                               torch_cnn(), std::vector<std::int64_t>{kBatch, 1, 28, 28}, kBatch, kClasses);
 #endif
   statix_bench::median_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
