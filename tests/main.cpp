@@ -1,4 +1,5 @@
-// The test runner, plus a global allocation counter: evaluation must not touch the heap.
+// The test runner every test program links, plus a global allocation counter: evaluation must not
+// touch the heap.
 #define BOOST_TEST_MODULE statix
 #include <boost/test/unit_test.hpp>
 

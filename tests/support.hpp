@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <statix/statix.hpp>
@@ -78,6 +79,21 @@ sx::tensor<T, E...> random_tensor(unsigned seed, double lo, double hi, D... dyn_
 template <class C>
 auto weighted(const auto& e, const C& c) {
   return sx::sum(e * c);
+}
+
+/// f() throws Error whose message holds every one of `words`; a failure when nothing (or something
+/// else) is thrown.
+template <class Error, class F>
+void expect_error(F&& f, std::initializer_list<std::string_view> words) {
+  try {
+    f();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    for (std::string_view w : words)
+      BOOST_TEST(what.find(w) != std::string::npos, "'" << what << "' lacks '" << w << "'");
+    return;
+  }
+  BOOST_ERROR("nothing thrown where the message should say '" << *words.begin() << "'");
 }
 
 /// sx::gradcheck of f at xs passes (central differences in double).

@@ -78,7 +78,7 @@ BOOST_AUTO_TEST_CASE(expressions_own_temporary_tensors) {
   sx::tensor<double, sx::dyn, 3> x = random_tensor<double, sx::dyn, 3>(1, -1, 1, 5);
   const std::vector<double> before(x.begin(), x.end());
   auto e = scaled_exp_of_temporary(x);
-  x = x * 0;  // the expression read its own copy, taken when it was built
+  x = x * 3 + 5;  // the expression read its own copy, taken when it was built
   sx::tensor<double, sx::dyn, 3> y = e;
   std::vector<double> ref(before.size());
   for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = std::exp(before[i] * 2) + 1;
@@ -226,16 +226,7 @@ BOOST_AUTO_TEST_SUITE(shape_errors)
 
 BOOST_AUTO_TEST_CASE(dynamic_mismatch_names_op_and_shapes) {
   sx::tensor<float, sx::dyn, 4> a(3), b(5);
-  try {
-    auto e = a + b;
-    (void)e;
-    BOOST_FAIL("no shape_error");
-  } catch (const sx::shape_error& err) {
-    const std::string what = err.what();
-    BOOST_TEST(what.find("add") != std::string::npos, what);
-    BOOST_TEST(what.find("(3, 4)") != std::string::npos, what);
-    BOOST_TEST(what.find("(5, 4)") != std::string::npos, what);
-  }
+  expect_error<sx::shape_error>([&] { (void)(a + b); }, {"add", "(3, 4)", "(5, 4)"});
   static_assert(std::is_base_of_v<std::invalid_argument, sx::shape_error>);
   BOOST_CHECK_THROW(sx::exp(a) * sx::sqrt(b), sx::shape_error);
   BOOST_CHECK_THROW(sx::where(a > 0, a, b), sx::shape_error);
@@ -265,13 +256,7 @@ BOOST_AUTO_TEST_CASE(fuse_mismatch_writes_nothing) {
   for (float v : a) BOOST_TEST_REQUIRE(v == 1.f);
   for (float v : b) BOOST_TEST_REQUIRE(v == 2.f);
   for (float v : c) BOOST_TEST_REQUIRE(v == 3.f);
-  try {
-    sx::fuse(sx::out(a) = b * 5, sx::out(c) = c + 1);
-  } catch (const sx::shape_error& err) {
-    BOOST_TEST(std::string(err.what()).find("fuse") != std::string::npos);
-    BOOST_TEST(std::string(err.what()).find("(8)") != std::string::npos);
-    BOOST_TEST(std::string(err.what()).find("(9)") != std::string::npos);
-  }
+  expect_error<sx::shape_error>([&] { sx::fuse(sx::out(a) = b * 5, sx::out(c) = c + 1); }, {"fuse", "(8)", "(9)"});
 }
 
 BOOST_AUTO_TEST_CASE(construction_from_mismatched_expression) {

@@ -115,11 +115,9 @@ BOOST_AUTO_TEST_CASE(static_extents_and_fused_operands) {
     BOOST_TEST(std::abs(s(j) - ref) <= 1e-5);
   }
   for (std::size_t i = 0; i < 3; ++i) {
-    double ref = -1e300, all = 0;
+    double ref = -1e300;
     for (std::size_t j = 0; j < 37; ++j) ref = std::max(ref, double(a(i, j) - b(j)));
     BOOST_TEST(m(i) == ref);
-    for (std::size_t j = 0; j < 37; ++j) all += a(i, j);
-    (void)all;
   }
   double all = 0;
   for (float v : a) all += v;
@@ -133,6 +131,29 @@ BOOST_AUTO_TEST_CASE(int32_reductions) {
   BOOST_TEST((cols(0) == 5 && cols(1) == -3 && cols(2) == -3));
   const auto rows = sx::eval(sx::max<1>(a));
   BOOST_TEST((rows(0) == 3 && rows(1) == 4));
+}
+
+BOOST_AUTO_TEST_CASE(a_nan_is_the_result_of_max_min_and_argmax) {
+  // As PyTorch: a NaN anywhere in what a max or min reduces gives NaN, at every tail position; argmax
+  // gives the first NaN's index.
+  for (std::size_t n : {1u, 5u, 8u, 16u, 37u, 67u})
+    for (std::size_t at : {std::size_t{0}, n / 2, n - 1}) {
+      sx::tensor<float, sx::dyn> a(n);
+      fill_uniform(a, -1, 1, unsigned(n));
+      a(at) = std::numeric_limits<float>::quiet_NaN();
+      BOOST_TEST_REQUIRE(std::isnan(sx::eval(sx::max(a))()), "max, n " << n << " NaN at " << at);
+      BOOST_TEST_REQUIRE(std::isnan(sx::eval(sx::min(a * 2))()), "min, n " << n << " NaN at " << at);
+      BOOST_TEST_REQUIRE(sx::eval(sx::argmax<0>(a))() == std::int32_t(at));
+    }
+  sx::tensor<double, 3, 37> d;
+  fill_uniform(d, -1, 1, 3);
+  d(1, 36) = std::numeric_limits<double>::quiet_NaN();
+  const sx::tensor<double, 3> rows = sx::max<1>(d);
+  const sx::tensor<double, 37> cols = sx::min<0>(d);
+  BOOST_TEST((!std::isnan(rows(0)) && std::isnan(rows(1)) && !std::isnan(rows(2))));
+  BOOST_TEST((std::isnan(cols(36)) && !std::isnan(cols(35))));
+  sx::tensor<float, 4> e{1, std::numeric_limits<float>::quiet_NaN(), 3, std::numeric_limits<float>::quiet_NaN()};
+  BOOST_TEST(sx::eval(sx::argmax<0>(e))() == 1);
 }
 
 BOOST_AUTO_TEST_CASE(argmax_first_of_ties) {

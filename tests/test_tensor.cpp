@@ -96,9 +96,11 @@ BOOST_AUTO_TEST_CASE(row_slices_are_views) {
   BOOST_TEST(batch.extent(0) == 3u);
   BOOST_TEST(batch(0, 0) == 10.f);
   BOOST_TEST(batch.data() == data.data() + 10);
-  batch = batch * 0;
-  BOOST_TEST(data(3, 4) == 0.f);
-  BOOST_TEST(data(5, 0) == 25.f);
+  batch = batch * 2 + 1;
+  BOOST_TEST(data(1, 4) == 9.f);  // before the view
+  BOOST_TEST(data(2, 0) == 21.f);
+  BOOST_TEST(data(4, 4) == 49.f);
+  BOOST_TEST(data(5, 0) == 25.f);  // after it
   BOOST_CHECK_THROW(data.rows(8, 11), sx::shape_error);
   const auto& cdata = data;
   auto last = cdata.rows(9, 10);
@@ -108,9 +110,9 @@ BOOST_AUTO_TEST_CASE(row_slices_are_views) {
 
 BOOST_AUTO_TEST_CASE(temporaries_are_owned_by_expressions) {
   auto make = [] { return sx::tensor<float, 64>(sx::arange<float, 64>()); };
-  auto e = sx::exp(make() * 0.f) + sx::eval(sx::ones<float, 64>());  // both temporaries die here
+  auto e = sx::sqrt(make() + 1.f) + sx::eval(sx::ones<float, 64>());  // both temporaries die here
   sx::tensor<float, 64> r = e;
-  for (float v : r) BOOST_TEST(v == 2.f);
+  for (std::size_t i = 0; i < 64; ++i) BOOST_TEST(r(i) == std::sqrt(float(i) + 1.f) + 1.f);
 }
 
 BOOST_AUTO_TEST_CASE(large_blocks_are_reused) {
@@ -122,11 +124,21 @@ BOOST_AUTO_TEST_CASE(large_blocks_are_reused) {
     big.fill(3);
     first = big.data();
   }
-  sx::tensor<float, sx::dyn> again((1 << 16) + 123);
-  BOOST_TEST(again(12345) == 0.f);  // a reused block is zero-filled like a fresh one
-  if (sx::detail::block_cache::enabled) BOOST_TEST(again.data() == first);
-  sx::tensor<float, sx::dyn> other(1 << 17);
-  BOOST_TEST(other.data() != again.data());
+  const float* cached = nullptr;
+  {
+    sx::tensor<float, sx::dyn> again((1 << 16) + 123);
+    BOOST_TEST(again(12345) == 0.f);  // a reused block is zero-filled like a fresh one
+    if (sx::detail::block_cache::enabled) BOOST_TEST(again.data() == first);
+    cached = again.data();
+  }
+  if (sx::detail::block_cache::enabled) {
+    // The cache holds the freed block, so the allocator cannot hand it out: a block of another size
+    // at that address would be the cache serving the wrong size.
+    sx::tensor<float, sx::dyn> other(1 << 17);
+    BOOST_TEST(other.data() != cached);
+    sx::tensor<float, sx::dyn> same((1 << 16) + 123);
+    BOOST_TEST(same.data() == cached);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

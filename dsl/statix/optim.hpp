@@ -158,6 +158,17 @@ struct adam_options {
   double weight_decay = 0;
   bool amsgrad = false;
 };
+/// AdamW's options: Adam's, with PyTorch's default weight decay 0.01, so that `adamw(params, {.lr =
+/// 0.01})` keeps it (a shared options type would reset it to Adam's 0 with any option list).
+struct adamw_options {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.01;
+  bool amsgrad = false;
+  operator adam_options() const { return {lr, beta1, beta2, eps, weight_decay, amsgrad}; }
+};
 
 namespace detail {
 /// Adam and AdamW differ only in where the weight decay goes: into the gradient (Adam) or straight
@@ -242,10 +253,10 @@ adam(std::tuple<P&...>, adam_options = {}) -> adam<P...>;
 template <class... P>
 class adamw : public detail::adam_family<true, P...> {
  public:
-  explicit adamw(std::tuple<P&...> params, adam_options options = {.weight_decay = 0.01})
+  explicit adamw(std::tuple<P&...> params, adamw_options options = {})
       : detail::adam_family<true, P...>(params, options) {}
 };
 template <class... P>
-adamw(std::tuple<P&...>, adam_options = {}) -> adamw<P...>;
+adamw(std::tuple<P&...>, adamw_options = {}) -> adamw<P...>;
 
 }  // namespace statix::optim

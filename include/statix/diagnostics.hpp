@@ -132,6 +132,20 @@ struct floating_variable {
   static_assert(Ok, "statix: grad needs floating (float or double) values and variables; the dtype is named above");
 };
 
+template <class LogitsShape, class LabelsShape, bool Ok>
+struct labels_per_row {
+  static_assert(Ok,
+                "statix: shape mismatch in cross_entropy: logits (batch, classes) need one label per row; both "
+                "shapes are named above");
+};
+
+template <class Tensor, bool Ok>
+struct braces_hold_values {
+  static_assert(Ok,
+                "statix: braces hold a tensor's values, one nested list per axis; give dynamic extents in "
+                "parentheses: sx::tensor<float, sx::dyn, 784> x(batch)");
+};
+
 template <class Rule>
 inline constexpr bool require = sizeof(Rule) > 0;
 

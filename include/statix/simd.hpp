@@ -231,6 +231,34 @@ inline void store(T* p, S s, const batch_of<T, C>& v) {
   }
 }
 
+/// max and min that return NaN when either operand is NaN, as IEEE 754-2019's maximum/minimum and
+/// PyTorch do. x86's max/min instructions return their second operand instead, which made relu(NaN) 0
+/// and let a NaN vanish in a pooling window or a reduction; a diverging run must show its NaN.
+template <class B>
+B maximum(const B& a, const B& b) {
+  if constexpr (std::is_arithmetic_v<B>) {
+    if constexpr (std::is_floating_point_v<B>)
+      if (a != a || b != b) return a + b;
+    return a < b ? b : a;
+  } else if constexpr (std::is_floating_point_v<typename B::value_type>) {
+    return xsimd::select(xsimd::isnan(a) || xsimd::isnan(b), a + b, xsimd::max(a, b));
+  } else {
+    return xsimd::max(a, b);
+  }
+}
+template <class B>
+B minimum(const B& a, const B& b) {
+  if constexpr (std::is_arithmetic_v<B>) {
+    if constexpr (std::is_floating_point_v<B>)
+      if (a != a || b != b) return a + b;
+    return b < a ? b : a;
+  } else if constexpr (std::is_floating_point_v<typename B::value_type>) {
+    return xsimd::select(xsimd::isnan(a) || xsimd::isnan(b), a + b, xsimd::min(a, b));
+  } else {
+    return xsimd::min(a, b);
+  }
+}
+
 /// exp, defined for every input: xsimd's double exp converts its argument to int64, which AVX2 cannot
 /// do in registers, and the scalar fallback's conversion of +-inf is undefined behaviour. Below -746
 /// every double exp is 0 and above 710 it is inf, so clamping there changes no result (NaN stays NaN:

@@ -221,6 +221,15 @@ class tensor : public dense_base<tensor<T, E...>, T, extents<E...>> {
     detail::nested_copy<T, rank>(values, extent_, 0, out);
   }
 
+  /// Braces always hold values, as for std::vector: `tensor<float, dyn, 20> x{64}` would read as 64
+  /// rows to some and as the value 64 to others, so it does not compile; dynamic extents go in
+  /// parentheses, `x(64)`. (A rank-1 `tensor<int32, dyn> a{64}` is the one value 64.)
+  template <class U>
+    requires(sizeof...(E) >= 2 && std::is_arithmetic_v<U>)
+  tensor(std::initializer_list<U>) {
+    static_assert(check::require<check::braces_hold_values<tensor, sizeof...(E) >= 2 && !std::is_arithmetic_v<U>>>);
+  }
+
   /// A rank-0 tensor holding `value`.
   explicit tensor(T value) requires(sizeof...(E) == 0) : tensor() { storage_[0] = value; }
 

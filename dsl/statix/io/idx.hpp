@@ -73,20 +73,36 @@ struct idx_array {
     return T{};
   }
 
-  /// The elements as a tensor<T, E...>: the element counts must agree; the one `dyn` extent (if any)
-  /// takes what is left. Throws io_error otherwise.
+  /// The elements as a tensor<T, E...>. The file's first extent counts its items (images, labels) and
+  /// stays the tensor's first; each item's elements must fill the other extents, which may add axes
+  /// of 1 (a (N, 28, 28) file reads as tensor<float, dyn, 1, 28, 28>). The one `dyn` extent (if any)
+  /// takes what is left. Throws io_error otherwise: an image file read as labels is an error, not
+  /// millions of labels.
   template <dtype T, std::size_t... E>
   tensor<T, E...> to_tensor() const {
     constexpr std::size_t dyn_count = ((E == dyn ? 1 : 0) + ... + 0);
     static_assert(dyn_count <= 1, "statix: io::idx_array::to_tensor infers at most one dyn extent");
+    static_assert(sizeof...(E) >= 1, "statix: io::idx_array::to_tensor needs an extent for the items");
+    constexpr std::array<std::size_t, sizeof...(E)> wanted{E...};
     std::size_t known = 1;
-    ((known *= (E == dyn ? 1 : E)), ...);
+    for (std::size_t k = 1; k < wanted.size(); ++k) known *= wanted[k] == dyn ? 1 : wanted[k];
+    const std::size_t items = shape.empty() ? 1 : shape[0], per_item = items == 0 ? 0 : size() / items;
+    const bool fits = (wanted[0] == dyn || wanted[0] == items) &&
+                      (wanted[0] != dyn ? (known == 0 ? per_item == 0
+                                                      : per_item % known == 0 && (dyn_count == 1 || per_item == known))
+                                        : per_item == known);
+    if (!fits) {
+      std::string file = "(", want = "(";
+      for (std::size_t k = 0; k < shape.size(); ++k) file += (k ? ", " : "") + std::to_string(shape[k]);
+      for (std::size_t k = 0; k < wanted.size(); ++k)
+        want += (k ? ", " : "") + (wanted[k] == dyn ? std::string("dyn") : std::to_string(wanted[k]));
+      throw io_error("statix: IDX data of shape " + file + ") does not fit a tensor of extents " + want +
+                     "): the first extent counts the items and each item's elements must fill the rest");
+    }
     const std::size_t n = size();
-    if (known == 0 ? n != 0 : (n % known != 0 || (dyn_count == 0 && n != known)))
-      throw io_error("statix: IDX data of " + std::to_string(n) + " elements does not fit the requested shape");
     tensor<T, E...> t = [&] {
       if constexpr (dyn_count == 1)
-        return tensor<T, E...>(known == 0 ? 0 : n / known);
+        return tensor<T, E...>(wanted[0] == dyn ? items : known == 0 ? 0 : per_item / known);
       else
         return tensor<T, E...>();
     }();

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <span>
 #include <string>
 #include <tuple>
@@ -77,6 +78,7 @@ struct state_entry {
   std::vector<std::size_t> shape;
   std::byte* data;
   std::size_t bytes;
+  std::size_t element_size;
 };
 
 template <has_state M>
@@ -88,7 +90,7 @@ std::vector<state_entry> state_entries(M& m) {
     const auto shape = t.shape();
     entries.push_back({names.at(entries.size()), safetensors_dtype<T>(),
                        std::vector<std::size_t>(shape.begin(), shape.end()),
-                       reinterpret_cast<std::byte*>(const_cast<T*>(t.data())), t.size() * sizeof(T)});
+                       reinterpret_cast<std::byte*>(const_cast<T*>(t.data())), t.size() * sizeof(T), sizeof(T)});
   };
   std::apply([&](auto&... t) { (add(t), ...); }, m.state());
   if (entries.size() != names.size()) throw std::logic_error("statix: state() and state_names() differ in length");
@@ -234,8 +236,16 @@ void save(const std::filesystem::path& path, const M& m, const metadata& meta = 
   if constexpr (requires { m.metadata(); }) all.merge(m.metadata());
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!all.empty()) header["__metadata__"] = all;
+  // Widest elements first, as the reference writer orders them: the data starts 8-byte aligned, so
+  // every tensor's offset is then a multiple of its element size (a reader may map the file and use
+  // the tensors in place), with no gap between tensors (the reference reader rejects gaps).
+  std::vector<std::size_t> order(entries.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return entries[a].element_size > entries[b].element_size; });
   std::uint64_t offset = 0;
-  for (const auto& e : entries) {
+  for (std::size_t i : order) {
+    const auto& e = entries[i];
     header[e.name] = {
         {"dtype", std::string(e.dtype)}, {"shape", e.shape}, {"data_offsets", {offset, offset + e.bytes}}};
     offset += e.bytes;
@@ -254,7 +264,10 @@ void save(const std::filesystem::path& path, const M& m, const metadata& meta = 
   if (!file) throw fail(std::strerror(errno));
   bool ok =
       std::fwrite(&header_bytes, 8, 1, file) == 1 && std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  for (const auto& e : entries) ok = ok && (e.bytes == 0 || std::fwrite(e.data, 1, e.bytes, file) == e.bytes);
+  for (std::size_t i : order) {
+    const auto& e = entries[i];
+    ok = ok && (e.bytes == 0 || std::fwrite(e.data, 1, e.bytes, file) == e.bytes);
+  }
   ok = ok && std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
   const int saved_errno = errno;
   ok = (std::fclose(file) == 0) && ok;

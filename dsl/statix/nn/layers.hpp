@@ -69,8 +69,12 @@ struct linear : weight_and_bias<tensor<T, Out, In>, tensor<T, Out>, In> {
 
   explicit linear(random::key k = random::key{0}) : linear::weight_and_bias(k) {}
 
+  /// A run-time mismatch names the layer and its weight as declared, not the transposed product.
   template <operand X>
   auto operator()(X&& x) const {
+    if (x.shape()[extents_t<X>::rank - 1] != In)
+      throw shape_error("statix: shape mismatch in linear: input " + to_string(x.shape()) + " for a weight " +
+                        to_string(this->weight.shape()) + " (" + std::to_string(In) + " input features)");
     return statix::matmul(std::forward<X>(x), statix::transpose(this->weight)) + this->bias;
   }
 };

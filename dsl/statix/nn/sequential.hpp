@@ -39,6 +39,12 @@ struct model_input {
                 "statix: shape mismatch in sequential: the input's shape (named first above) does not fit what "
                 "layer 0 accepts (named second; -1 is any extent)");
 };
+template <class ModelDtype, class InputDtype, bool Ok>
+struct model_input_dtype {
+  static_assert(Ok,
+                "statix: dtype mismatch in sequential: the input's dtype (named second above) is not the model's "
+                "(named first); use sx::cast<U>(x)");
+};
 }  // namespace check
 
 namespace nn {
@@ -71,6 +77,21 @@ struct output_flow {
 template <class E, class First, class... Rest>
 struct output_flow<E, First, Rest...> {
   using type = typename output_flow<typename First::template output_extents<E>, Rest...>::type;
+};
+
+/// The dtype of a model's parameters: the value_type of its first layer that has one (void if none).
+template <class... L>
+struct parameter_dtype {
+  using type = void;
+};
+template <class First, class... Rest>
+struct parameter_dtype<First, Rest...> : parameter_dtype<Rest...> {};
+template <class First, class... Rest>
+  requires requires {
+    typename First::value_type;
+  }
+struct parameter_dtype<First, Rest...> {
+  using type = typename First::value_type;
 };
 
 /// A layer's accepted_extents, for layers made of layers (they accept what their first layer does).
@@ -231,10 +252,16 @@ class sequential : public detail::accepted_extents_of<std::tuple_element_t<0, st
 
   template <class Layers, class X>
   static auto forward(Layers& layers, X&& x) {
-    if constexpr (check_from<0, extents_t<X>>())
-      return apply<0>(layers, std::forward<X>(x));
-    else
+    using T = typename detail::parameter_dtype<L...>::type;
+    using U = value_type_t<X>;
+    constexpr bool dtype_ok = std::is_void_v<T> || std::is_same_v<T, U>;
+    static_assert(check::require<check::model_input_dtype<T, U, dtype_ok>>);
+    if constexpr (!check_from<0, extents_t<X>>())
       return statix::detail::rule_failed<value_type_t<X>>();
+    else if constexpr (!dtype_ok)  // the error above is the only one: the layers see the model's dtype
+      return apply<0>(layers, statix::cast<T>(std::forward<X>(x)));
+    else
+      return apply<0>(layers, std::forward<X>(x));
   }
 
   /// "<i>.<name>" for every name that names_of(std::type_identity<layer i>) gives.

@@ -186,6 +186,7 @@ template <bool Flat, class... Stmt>
 /// Lowering also materializes matmul, convolution, reductions, ... (once per plan).
 template <bool Flat, class... Stmt>
 void run_lowered(plan& p, std::span<const memory_range> outputs, const Stmt&... stmts) {
+  ++evaluation_count<elementwise_pass>::value;
   auto lower = [&p](const auto& st) {
     using S = std::remove_cvref_t<decltype(st)>;
     using T = typename S::value_type;

@@ -170,6 +170,9 @@ template <class Primitive>
 struct evaluation_count {
   static inline thread_local std::size_t value = 0;
 };
+/// The counter of elementwise passes: one per fused loop over memory (however many statements it
+/// writes), so that `evaluations<elementwise_pass>()` tells a fused update from an op-by-op one.
+struct elementwise_pass {};
 template <class Primitive>
 std::size_t evaluations() {
   return evaluation_count<Primitive>::value;

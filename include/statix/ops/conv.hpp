@@ -381,10 +381,11 @@ struct pool2d {
           for (std::size_t kw = 0; kw < K; ++kw)
             for (std::size_t ow = 0; ow < ow_count; ++ow) {
               const T v = row[ow * S + kw];
-              if constexpr (Max)
-                orow[ow] = std::max(orow[ow], v);
-              else
+              if constexpr (Max) {
+                if (v > orow[ow] || v != v) orow[ow] = v;  // a NaN wins and stays, as in PyTorch
+              } else {
                 orow[ow] += v;
+              }
             }
         }
         if constexpr (!Max)
@@ -417,7 +418,7 @@ auto conv2d(X&& x, W&& w) {
           check::same_dtype<P, value_type_t<X>, value_type_t<W>, std::is_same_v<value_type_t<X>, value_type_t<W>>>>);
   constexpr bool ranks_ok = EX::rank == 4 && EW::rank == 4;
   static_assert(check::require<check::operand_rank<P, diagnostic::shape_of_t<EX>, ranks_ok>>);
-  if constexpr (ranks_ok) {
+  if constexpr (ranks_ok && std::is_same_v<value_type_t<X>, value_type_t<W>>) {
     constexpr auto xv = EX::values;
     constexpr auto wv = EW::values;
     constexpr bool channels_ok = wv[2] != dyn && wv[3] != dyn &&

@@ -451,7 +451,6 @@ void rows_2x2(const T* ra, const T* rb, const T* grad, T* da, T* db, std::size_t
   const B own = B::load_aligned(column);  // the window column of each lane
   const auto even = own == B(T(0));
   const B zero(T(0)), one(T(1)), two(T(2)), three(T(3)), quarter(T(0.25));
-  const B below = B(-std::numeric_limits<T>::infinity());
   // Windows [q, q + windows), windows <= L; `count` lanes of a register are valid (all but in a tail).
   auto block = [&](std::size_t q, std::size_t windows) {
     const B gv = simd::load_up_to<B>(grad + q, windows);
@@ -463,15 +462,15 @@ void rows_2x2(const T* ra, const T* rb, const T* grad, T* da, T* db, std::size_t
         const B x0s = xsimd::swizzle(x0, swap), x1s = xsimd::swizzle(x1, swap);
         const B v1 = xsimd::select(even, x0s, x0), v2 = xsimd::select(even, x1, x1s);
         const B v3 = xsimd::select(even, x1s, x1);
-        B best = xsimd::select(even, x0, x0s);  // v0; from -inf: a NaN or -inf leaves -inf
-        best = xsimd::select(below < best, best, below);
-        auto greater = best < v1;
+        // The forward's rule (PyTorch's): a later tap takes over when greater or NaN.
+        B best = xsimd::select(even, x0, x0s);  // v0
+        auto greater = best < v1 || xsimd::isnan(v1);
         B at = xsimd::select(greater, one, zero);
         best = xsimd::select(greater, v1, best);
-        greater = best < v2;
+        greater = best < v2 || xsimd::isnan(v2);
         at = xsimd::select(greater, two, at);
         best = xsimd::select(greater, v2, best);
-        at = xsimd::select(best < v3, three, at);
+        at = xsimd::select(best < v3 || xsimd::isnan(v3), three, at);
         simd::store_up_to(da + j, xsimd::select(at == own, gd, zero), count);
         simd::store_up_to(db + j, xsimd::select(at == own + two, gd, zero), count);
       } else {
@@ -509,8 +508,8 @@ void interleave(const T* __restrict in, std::size_t pitch, T* __restrict row, st
 
 // Gradient of y = max_pool2d<K, S> (Max = true) or avg_pool2d<K, S> (no padding) w.r.t. x.
 // x: (planes, h, w) (planes = N*C); g: (planes, oh, ow); dx: (planes, h, w), OVERWRITTEN.
-// Max: each window's gradient goes to the FIRST maximum in row-major window order (the forward uses
-// std::max over kh then kw, so "first" = smallest kh, then smallest kw, strictly-greater comparison); overlapping
+// Max: each window's gradient goes to the tap the forward keeps (row-major window order, a later tap
+// taking over when strictly greater or NaN: the first maximum, or the last NaN, as PyTorch); overlapping
 // windows (S < K) accumulate. Avg: g / (K*K) to every element of the window, accumulated.
 template <std::size_t K, std::size_t S, bool Max, class T>
 void pool2d_grad(const T* x, const T* g, T* dx, std::size_t planes, std::size_t h, std::size_t w, std::size_t oh,
@@ -584,7 +583,7 @@ void pool2d_grad(const T* x, const T* g, T* dx, std::size_t planes, std::size_t 
         for (std::size_t kh = 0; kh < K; ++kh)
           for (std::size_t kw = 0; kw < K; ++kw) {
             const B v = B::load_unaligned(split + ((kh % S) * S + kw % S) * phase + (kh / S) * pw + kw / S + e);
-            const auto greater = best < v;
+            const auto greater = best < v || xsimd::isnan(v);
             tap = xsimd::select(greater, B(T(kh * K + kw)), tap);
             best = xsimd::select(greater, v, best);
           }

@@ -46,15 +46,15 @@ struct div : arithmetic { static constexpr std::string_view name = "divide";
 struct neg : arithmetic { static constexpr std::string_view name = "negate";
   static auto apply(const auto& a) { return -a; }
   template <std::size_t I> static auto partial(const auto& g, const auto&, const auto&) { return sym::neg(g); } };
-/// Ties go to the first operand.
+/// A NaN on either side gives NaN (as PyTorch); the gradient of a tie goes to the first operand.
 struct maximum : arithmetic { static constexpr std::string_view name = "maximum";
-  static auto apply(const auto& a, const auto& b) { return xsimd::max(a, b); }
+  static auto apply(const auto& a, const auto& b) { return simd::maximum(a, b); }
   template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a, const auto& b) {
     auto first = sym::map<greater_equal>(a, b);
     if constexpr (I == 0) return sym::select(first, g, sym::zero_like(out));
     else return sym::select(first, sym::zero_like(out), g); } };
 struct minimum : arithmetic { static constexpr std::string_view name = "minimum";
-  static auto apply(const auto& a, const auto& b) { return xsimd::min(a, b); }
+  static auto apply(const auto& a, const auto& b) { return simd::minimum(a, b); }
   template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a, const auto& b) {
     auto first = sym::map<less_equal>(a, b);
     if constexpr (I == 0) return sym::select(first, g, sym::zero_like(out));
@@ -74,9 +74,9 @@ struct square : arithmetic { static constexpr std::string_view name = "square";
   static auto apply(const auto& a) { return a * a; }
   template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a) {
     return sym::mul(g, sym::mul(sym::literal<typename std::remove_cvref_t<decltype(out)>::value_type, 2>(), a)); } };
-/// The derivative at 0 is taken as 0, as PyTorch does.
+/// relu(NaN) is NaN and the derivative at 0 is taken as 0, as PyTorch does.
 struct relu : arithmetic { static constexpr std::string_view name = "relu";
-  template <class B> static B apply(const B& a) { return xsimd::max(a, B(0)); }
+  template <class B> static B apply(const B& a) { return simd::maximum(a, B(0)); }
   template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a) {
     return sym::select(sym::map<greater>(a, sym::zero_like(out)), g, sym::zero_like(out)); } };
 struct exp : arithmetic { static constexpr std::string_view name = "exp";
@@ -178,7 +178,10 @@ auto combine(NA a, NB b) {
   static_assert(check::require<check::same_dtype<Op, TA, TB, std::is_same_v<TA, TB>>>);
   static_assert(check::require<check::broadcastable_shapes<Op, diagnostic::shape_of_t<EA>, diagnostic::shape_of_t<EB>,
                                                            detail::broadcast_extents<EA, EB>::ok>>);
-  return map_expr<Op, NA, NB>(std::move(a), std::move(b));
+  if constexpr (std::is_same_v<TA, TB> && detail::broadcast_extents<EA, EB>::ok)
+    return map_expr<Op, NA, NB>(std::move(a), std::move(b));
+  else
+    return rule_failed<TA>();
 }
 
 /// A scalar next to an expression of dtype T becomes a scalar node of dtype T.
@@ -294,7 +297,10 @@ auto where(M&& mask, A&& a, B&& b) {
         check::require<
             check::broadcastable_shapes<Op, diagnostic::shape_of_t<EM>, diagnostic::shape_of_t<broadcast_t<EA, EB>>,
                                         detail::broadcast_all<EM, EA, EB>::ok>>);
-    return map_expr<Op, NM, NA, NB>(std::move(m_node), std::move(a_node), std::move(b_node));
+    if constexpr (std::is_same_v<TA, typename NB::value_type>)
+      return map_expr<Op, NM, NA, NB>(std::move(m_node), std::move(a_node), std::move(b_node));
+    else
+      return detail::rule_failed<TA>();
   };
   auto m = as_node(std::forward<M>(mask));
   if constexpr (arithmetic_scalar<A>) {

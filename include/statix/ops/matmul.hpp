@@ -117,7 +117,7 @@ auto matmul(A&& a, B&& b) {
   static_assert(check::require<check::same_dtype<op::matmul, TA, TB, std::is_same_v<TA, TB>>>);
   constexpr bool ranks_ok = (EA::rank == 2 || EA::rank == 3) && EB::rank == 2;
   static_assert(check::require<check::operand_rank<op::matmul, diagnostic::shape_of_t<EA>, ranks_ok>>);
-  if constexpr (ranks_ok) {
+  if constexpr (ranks_ok && std::is_same_v<TA, TB>) {
     constexpr std::size_t ka = EA::values[EA::rank - 1], kb = EB::values[0];
     static_assert(
         check::require<check::matmul_inner_extents<op::matmul, diagnostic::shape_of_t<EA>, diagnostic::shape_of_t<EB>,

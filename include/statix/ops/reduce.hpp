@@ -87,10 +87,7 @@ struct reduce_max {
                                                                      : std::numeric_limits<T>::lowest();
   template <class B>
   static B combine(const B& a, const B& b) {
-    if constexpr (std::is_arithmetic_v<B>)
-      return std::max(a, b);
-    else
-      return xsimd::max(a, b);
+    return simd::maximum(a, b);  // a NaN anywhere gives NaN
   }
 };
 struct reduce_min {
@@ -100,10 +97,7 @@ struct reduce_min {
                                                                      : std::numeric_limits<T>::max();
   template <class B>
   static B combine(const B& a, const B& b) {
-    if constexpr (std::is_arithmetic_v<B>)
-      return std::min(a, b);
-    else
-      return xsimd::min(a, b);
+    return simd::minimum(a, b);
   }
 };
 
@@ -235,7 +229,7 @@ struct sum_to {
   }
 };
 
-/// argmax over one axis: the index (int32) of the first largest value.
+/// argmax over one axis: the index (int32) of the first largest value, or of the first NaN (as PyTorch).
 template <std::size_t Axis>
 struct argmax {
   static constexpr std::string_view name = "argmax";
@@ -259,8 +253,11 @@ struct argmax {
       const auto* base = x.data + o * length * inner;
       for (std::size_t i = 0; i < inner; ++i) {
         std::size_t best = 0;
-        for (std::size_t l = 1; l < length; ++l)
-          if (base[l * inner + i] > base[best * inner + i]) best = l;
+        for (std::size_t l = 1; l < length; ++l) {
+          const auto v = base[l * inner + i], b = base[best * inner + i];
+          if (b != b) break;
+          if (v > b || v != v) best = l;
+        }
         out[o * inner + i] = static_cast<std::int32_t>(best);
       }
     }
