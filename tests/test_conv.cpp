@@ -2,7 +2,7 @@
 // and Winograd edge, groups, strides, paddings; NaN in pooling windows.
 #include "support.hpp"
 
-#include <statix/ops/conv_backward.hpp>
+#include <statix/ops/conv.hpp>
 
 using namespace statix_test;
 

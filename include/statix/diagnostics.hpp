@@ -132,6 +132,19 @@ struct floating_variable {
   static_assert(Ok, "statix: grad needs floating (float or double) values and variables; the dtype is named above");
 };
 
+template <class Primitive, class Argument, bool Ok>
+struct derivative_rule {
+  static_assert(Ok,
+                "statix: the primitive named above has no derivative rule `partial<I>(g, out, args...)` for the "
+                "argument named above: reverse mode cannot pass through it (add the rule next to its kernel)");
+};
+template <class Primitive, class Argument, bool Ok>
+struct tangent_rule {
+  static_assert(Ok,
+                "statix: the primitive named above has no tangent rule `push<I>(t, out, args...)` for the argument "
+                "named above: forward mode (jvp) cannot pass through it (add the rule next to its kernel)");
+};
+
 template <class LogitsShape, class LabelsShape, bool Ok>
 struct labels_per_row {
   static_assert(Ok,
@@ -168,6 +181,10 @@ constexpr bool assignable_static() {
   }
 }
 
+}  // namespace detail
+
+/// Do static extents A and B agree (same rank, equal wherever both are known; `dyn` fits anything)?
+/// The rule for layers and models that accept a shape (dsl/).
 template <class A, class B>
 constexpr bool same_static_extents() {
   if constexpr (A::rank != B::rank) {
@@ -179,5 +196,4 @@ constexpr bool same_static_extents() {
   }
 }
 
-}  // namespace detail
 }  // namespace statix

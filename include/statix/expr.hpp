@@ -22,11 +22,13 @@
 #include <vector>
 
 #include "dtype.hpp"
-#include "eval/plan.hpp"
+#include "eval/signature.hpp"
 #include "shape.hpp"
 #include "simd.hpp"
 
 namespace statix {
+
+class plan;  // eval/plan.hpp: nodes only pass it on
 
 template <class E>
 concept expression = requires {
@@ -92,6 +94,25 @@ class memory_visitor {
   void (*call_)(void*, memory_range, std::size_t);
   std::vector<const void*>* seen_;
   bool unrelated_ = false;
+};
+
+/// The contract of a node, as the planner and the evaluation loop use it: its dtype, static extents
+/// and rank; its run-time shape (checked when the node was built); whether one flat loop can read it
+/// for a destination of n elements (`flat_ok`, and `always_flat` for a static size); `lower<Flat>(p)`,
+/// the node the loop reads (materializing what must be, once per plan); `identify`, what makes it
+/// the same value as another node in a plan; and `for_each_memory`, the memory it reads (aliasing).
+/// Every node type is checked against it where it is defined (primitives: `primitive` in
+/// primitive.hpp; elementwise ops: `elementwise_op` in map.hpp).
+template <class N>
+concept node = expression<N> && requires(const N& n, plan& p, signature& s, memory_visitor v, std::size_t k) {
+  { N::rank } -> std::convertible_to<std::size_t>;
+  { n.shape() } -> std::convertible_to<shape_t<N::rank>>;
+  { n.flat_ok(k) } -> std::convertible_to<bool>;
+  { N::always_flat(k) } -> std::convertible_to<bool>;
+  n.template lower<true>(p);
+  n.template lower<false>(p);
+  n.identify(s);
+  n.for_each_memory(v);
 };
 
 namespace detail {
@@ -420,5 +441,8 @@ template <class X>
 using value_type_t = typename std::remove_cvref_t<X>::value_type;
 template <class X>
 using extents_t = typename std::remove_cvref_t<X>::extents_type;
+
+static_assert(node<leaf_expr<float, extents<3, dyn>>> && node<scalar_expr<double>> &&
+              node<owned_leaf_expr<std::int32_t, extents<dyn>>>);
 
 }  // namespace statix

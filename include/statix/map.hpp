@@ -37,8 +37,20 @@ struct operand_carrier<C, V, Rest...> {
 
 }  // namespace detail
 
+/// What an elementwise op (ops/elementwise.hpp) must define: its name (for diagnostics and shape
+/// errors) and the dtype of its result for operand dtypes V...; its SIMD kernel `apply` and its
+/// derivative rule `partial<I>` are generic over registers and expressions, so they are checked where
+/// they are used.
+template <class Op, class... V>
+concept elementwise_op = requires {
+  { Op::name } -> std::convertible_to<std::string_view>;
+  typename Op::template result_type<V...>;
+};
+
 template <class Op, class... Args>
 struct map_expr {
+  static_assert(elementwise_op<Op, typename Args::value_type...>,
+                "statix: an elementwise op needs `name` and `result_type<V...>` (see ops/elementwise.hpp)");
   static constexpr bool is_statix_expression = true;
   using value_type = typename Op::template result_type<typename Args::value_type...>;
   using extents_type = broadcast_t<typename Args::extents_type...>;

@@ -14,17 +14,29 @@
 
 namespace statix {
 
-namespace detail {
+/// Evaluates `node` into memory of its shape, in plan `p` (which sees and adds to the values its
+/// enclosing plans computed). The one way a kernel, or a node computing itself, evaluates an operand.
+template <class Node>
+void evaluate_into(typename Node::value_type* dst, const Node& node, plan& p) {
+  execute_in(p, statement<typename Node::value_type, dyn_extents<Node::rank>, assign_kind::set, Node>{dst, node.shape(),
+                                                                                                      node});
+}
+template <class Node>
+void evaluate_into(typename Node::value_type* dst, const Node& node, plan&& p) {
+  evaluate_into(dst, node, p);
+}
 
-/// An operand as contiguous row-major memory: a leaf's own, else evaluated once into a buffer.
+/// An operand as contiguous row-major memory, for a primitive's kernel: its data, shape, and the
+/// buffer it was evaluated into (null when it is a leaf's memory or a value the plan keeps).
 template <class T, std::size_t R>
 struct dense_operand {
   const T* data;
   shape_t<R> shape;
-  std::shared_ptr<const void> keep_alive;  // the buffer made for this operand (null: a leaf's or a plan's)
+  std::shared_ptr<const void> keep_alive;
   std::size_t size() const { return element_count(shape); }
 };
 
+namespace detail {
 template <class N>
 inline constexpr bool is_leaf = false;
 template <class T, class Ext>
@@ -33,35 +45,58 @@ template <class N>
 inline constexpr bool is_owned_leaf = false;
 template <class T, class Ext>
 inline constexpr bool is_owned_leaf<owned_leaf_expr<T, Ext>> = true;
+}  // namespace detail
 
+/// A primitive's operand as memory: a leaf's own, a primitive's value (computed once in p), else the
+/// expression evaluated once into a buffer that the result keeps alive.
 template <class Node>
-auto dense(const Node& node, plan& p) {
+dense_operand<typename Node::value_type, Node::rank> dense(const Node& node, plan& p) {
   using T = typename Node::value_type;
-  constexpr std::size_t R = Node::rank;
-  if constexpr (is_leaf<Node>) {
-    return dense_operand<T, R>{node.data, node.shape(), nullptr};
-  } else if constexpr (is_leaf<decltype(node.template lower<false>(p))>) {  // a primitive's value, in p
+  if constexpr (detail::is_leaf<Node>) {
+    return {node.data, node.shape(), nullptr};
+  } else if constexpr (detail::is_leaf<decltype(node.template lower<false>(p))>) {  // a primitive's value, in p
     auto leaf = node.template lower<false>(p);
-    return dense_operand<T, R>{leaf.data, leaf.shape(), nullptr};
+    return {leaf.data, leaf.shape(), nullptr};
   } else {
-    auto buffer = shared_buffer<T>(element_count(node.shape()));
-    plan child = p.nested_for_buffer();
-    execute_in(child, statement<T, dyn_extents<R>, assign_kind::set, Node>{buffer.get(), node.shape(), node});
-    return dense_operand<T, R>{buffer.get(), node.shape(), std::move(buffer)};
+    auto buffer = detail::shared_buffer<T>(element_count(node.shape()));
+    evaluate_into(buffer.get(), node, p.nested_for_buffer());
+    return {buffer.get(), node.shape(), std::move(buffer)};
   }
 }
 
-/// What a builder returns after a failed compile-time rule: the rule's error is the only one (no
-/// cascade of "incomplete type" errors at the call site).
+/// What a builder (an engine's or a layer's) returns after a failed compile-time rule: a scalar of the
+/// dtype the expression would have had, so that the rule's error is the only one (no cascade of
+/// errors where the result is used).
 template <class T>
 scalar_expr<T> rule_failed() {
   return {};
 }
 
-}  // namespace detail
+/// What a materializing primitive P (a struct in ops/) must define to be built over the nodes Args...:
+/// its name (diagnostics, shape errors), the dtype and static extents of its value, its run-time
+/// shape rule (`shape`, which throws shape_error naming the primitive), and `compute`, the kernel that
+/// writes the value into memory of that shape. Its derivative rules (`partial<I>`, `push<I>`) are
+/// checked where a derivative asks for them (autodiff/grad.hpp). docs/design.md, "Adding a
+/// primitive", builds one.
+template <class P, class... Args>
+concept primitive = requires {
+  { P::name } -> std::convertible_to<std::string_view>;
+  typename P::template value_type<typename Args::value_type...>;
+  typename P::template extents_type<typename Args::extents_type...>;
+}
+&&requires(const Args&... args, plan& p, typename P::template value_type<typename Args::value_type...>* out,
+           const shape_t<P::template extents_type<typename Args::extents_type...>::rank>& out_shape) {
+  {
+    P::shape(args.shape()...)
+    } -> std::convertible_to<shape_t<P::template extents_type<typename Args::extents_type...>::rank>>;
+  P::compute(out, out_shape, p, args...);
+};
 
 template <class Prim, class... Args>
 struct primitive_expr {
+  static_assert(primitive<Prim, Args...>,
+                "statix: a primitive needs `name`, `value_type<...>`, `extents_type<...>`, `shape(...)` and "
+                "`compute(out, out_shape, plan, args...)` (see the concept `primitive` above)");
   static constexpr bool is_statix_expression = true;
   using value_type = typename Prim::template value_type<typename Args::value_type...>;
   using extents_type = typename Prim::template extents_type<typename Args::extents_type...>;

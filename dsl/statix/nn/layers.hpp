@@ -21,7 +21,7 @@ namespace statix::nn {
 /// True when extents `Got` fit the extents a layer accepts (same rank; `dyn` on either side fits).
 template <class Got, class Accepted>
 constexpr bool fits() {
-  return statix::detail::same_static_extents<Got, Accepted>();
+  return statix::same_static_extents<Got, Accepted>();
 }
 
 /// A layer without parameters: nothing to initialize, name or update.

@@ -257,7 +257,7 @@ class sequential : public detail::accepted_extents_of<std::tuple_element_t<0, st
     constexpr bool dtype_ok = std::is_void_v<T> || std::is_same_v<T, U>;
     static_assert(check::require<check::model_input_dtype<T, U, dtype_ok>>);
     if constexpr (!check_from<0, extents_t<X>>())
-      return statix::detail::rule_failed<value_type_t<X>>();
+      return statix::rule_failed<value_type_t<X>>();
     else if constexpr (!dtype_ok)  // the error above is the only one: the layers see the model's dtype
       return apply<0>(layers, statix::cast<T>(std::forward<X>(x)));
     else
@@ -317,14 +317,14 @@ struct residual : detail::accepted_extents_of<std::tuple_element_t<0, std::tuple
   auto operator()(X&& x) {
     using E = extents_t<X>;
     using Out = typename body_type::template output_extents<E>;
-    constexpr bool ok = statix::detail::same_static_extents<Out, E>();
+    constexpr bool ok = statix::same_static_extents<Out, E>();
     static_assert(
         check::require<check::residual_keeps_shape<diagnostic::shape_of_t<E>, diagnostic::shape_of_t<Out>, ok>>);
     if constexpr (ok) {
       auto node = statix::share(std::forward<X>(x));  // read twice: computed and differentiated once
       return node + body(node);
     } else {
-      return statix::detail::rule_failed<value_type_t<X>>();
+      return statix::rule_failed<value_type_t<X>>();
     }
   }
 };

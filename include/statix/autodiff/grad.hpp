@@ -30,7 +30,6 @@
 
 #include "../eval/fuse.hpp"
 #include "../ops/conv.hpp"
-#include "../ops/conv_grad.hpp"
 #include "../ops/elementwise.hpp"
 #include "../ops/layout.hpp"
 #include "../ops/matmul.hpp"
@@ -286,7 +285,15 @@ auto operand_adjoint(const Node& node, const G& g, const A&... a) {
     using others = typename other_extents<I, A...>::type;
     return unbroadcast_operand<I, decltype(adjoint), X, others>::run(std::move(adjoint), x);
   } else {
-    return Node::primitive::template partial<I>(g, node, a...);
+    using P = typename Node::primitive;
+    constexpr bool has_rule = requires {
+      P::template partial<I>(g, node, a...);
+    };
+    static_assert(check::require<check::derivative_rule<P, std::integral_constant<std::size_t, I>, has_rule>>);
+    if constexpr (has_rule)
+      return P::template partial<I>(g, node, a...);
+    else
+      return none{};
   }
 }
 
@@ -556,7 +563,15 @@ struct forward {
     } else if constexpr (requires { typename Node::op_type; }) {  // pointwise: the partial rule pushes too
       return sym::expand<typename Node::extents_type>(Node::op_type::template partial<I>(t, node, a...), node.shape());
     } else {
-      return Node::primitive::template push<I>(t, node, a...);
+      using P = typename Node::primitive;
+      constexpr bool has_rule = requires {
+        P::template push<I>(t, node, a...);
+      };
+      static_assert(check::require<check::tangent_rule<P, std::integral_constant<std::size_t, I>, has_rule>>);
+      if constexpr (has_rule)
+        return P::template push<I>(t, node, a...);
+      else
+        return none{};
     }
   }
 
@@ -665,8 +680,7 @@ class shared_operand final : public shared_node<typename X::value_type, X::rank>
       signature sig = plan::signature_of(*this);
       if (auto known = p.find<shared_base>(sig)) return static_cast<const T*>(known.get());
       auto buffer = detail::shared_buffer<T>(element_count(this->shape()));
-      execute_in(p.nested_for_kept_buffer(),
-                 statement<T, dyn_extents<R>, assign_kind::set, X>{buffer.get(), this->shape(), operand_});
+      evaluate_into(buffer.get(), operand_, p.nested_for_kept_buffer());
       const T* v = buffer.get();
       p.remember<shared_base>(std::move(sig), std::move(buffer));
       return v;
@@ -681,7 +695,7 @@ class shared_operand final : public shared_node<typename X::value_type, X::rank>
         std::copy_n(static_cast<const T*>(known.get()), element_count(this->shape()), dst);
         return true;
       }
-      execute_in(p.nested(), statement<T, dyn_extents<R>, assign_kind::set, X>{dst, this->shape(), operand_});
+      evaluate_into(dst, operand_, p.nested());
       p.remember<shared_base>(std::move(sig), std::shared_ptr<const void>(std::shared_ptr<void>(), dst),
                               p.temporary_destination() ? plan::seen_by::this_tree : plan::seen_by::all);
       return true;
@@ -950,7 +964,7 @@ auto grad(L&& loss, X&&... xs) {
     else
       return all;
   } else {
-    return detail::rule_failed<double>();
+    return rule_failed<double>();
   }
 }
 
@@ -984,7 +998,7 @@ auto jvp(E&& e, X&& x, D&& dx) {
   static_assert(
       check::require<
           check::tangent_shape<op::jvp, diagnostic::shape_of_t<extents_t<X>>, diagnostic::shape_of_t<extents_t<D>>,
-                               detail::same_static_extents<extents_t<X>, extents_t<D>>()>>);
+                               same_static_extents<extents_t<X>, extents_t<D>>()>>);
   auto node = as_node(std::forward<E>(e));
   auto direction = as_node(std::forward<D>(dx));
   if (direction.shape() != x.shape()) throw_shape_mismatch("jvp", x.shape(), direction.shape());

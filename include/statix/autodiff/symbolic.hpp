@@ -184,10 +184,7 @@ struct choose_expr {
   /// As a whole statement, the picked alternative is the statement: no test per register, and a
   /// picked matmul writes straight into the destination.
   void compute_root(value_type* dst, plan& p) const {
-    auto run = [&](const auto& e) {
-      using E = std::remove_cvref_t<decltype(e)>;
-      execute_in(p, statement<value_type, dyn_extents<rank>, assign_kind::set, E>{dst, e.shape(), e});
-    };
+    auto run = [&](const auto& e) { evaluate_into(dst, e, p); };
     first ? run(*first) : run(*second);
   }
 };
@@ -252,7 +249,7 @@ auto choose(bool pick_first, A&& a, B&& b) {
   using NB = node_t<B>;
   static_assert(std::is_same_v<typename NA::value_type, typename NB::value_type>,
                 "statix: choose needs two expressions of the same dtype");
-  static_assert(detail::same_static_extents<typename NA::extents_type, typename NB::extents_type>(),
+  static_assert(same_static_extents<typename NA::extents_type, typename NB::extents_type>(),
                 "statix: choose needs two expressions of the same shape");
   using choice = choose_expr<NA, NB>;
   if (pick_first) return choice::pick_first(as_node(std::forward<A>(a)));

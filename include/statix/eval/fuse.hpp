@@ -63,11 +63,10 @@ output<Dst> out(Dst& target) {
 template <statement_like First, statement_like... Rest>
 void fuse(const First& first, const Rest&... rest) {
   using E0 = typename First::extents_type;
-  static_assert(
-      (check::require<check::same_output_shape<op::fuse, diagnostic::shape_of_t<E0>,
-                                               diagnostic::shape_of_t<typename Rest::extents_type>,
-                                               detail::same_static_extents<E0, typename Rest::extents_type>()>> &&
-       ...));
+  static_assert((check::require<check::same_output_shape<op::fuse, diagnostic::shape_of_t<E0>,
+                                                         diagnostic::shape_of_t<typename Rest::extents_type>,
+                                                         same_static_extents<E0, typename Rest::extents_type>()>> &&
+                 ...));
   if constexpr (((Rest::rank == First::rank) && ...)) {
     (((rest.shape != first.shape) ? throw_shape_mismatch("fuse", first.shape, rest.shape) : void()), ...);
     execute(first, rest...);

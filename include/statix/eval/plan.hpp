@@ -11,158 +11,16 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <new>
 #include <span>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
+#include "../memory.hpp"
+#include "signature.hpp"
 
 namespace statix {
-
-/// What makes two nodes "the same value": the node type plus the words each node adds here (the memory
-/// and shape of the tensors it reads, the bits of its scalars).
-class signature {
- public:
-  signature() { words_.reserve(32); }  // one allocation for most nodes, not one per doubling
-  void add(std::uintptr_t word) { words_.push_back(word); }
-  template <class T>
-    requires std::is_trivially_copyable_v<T>
-  void add_bits(const T& value) {
-    std::uintptr_t word = 0;
-    const auto* bytes = reinterpret_cast<const unsigned char*>(&value);
-    for (std::size_t k = 0; k < sizeof(T); ++k) {
-      word = (word << 8) | bytes[k];
-      if (k % sizeof(word) == sizeof(word) - 1 || k + 1 == sizeof(T)) {
-        words_.push_back(word);
-        word = 0;
-      }
-    }
-  }
-  friend bool operator==(const signature&, const signature&) = default;
-
- private:
-  std::vector<std::uintptr_t> words_;
-};
-
-namespace detail {
-
-inline constexpr std::size_t huge_page_bytes = std::size_t{2} << 20;
-inline constexpr std::size_t huge_page_threshold = std::size_t{4} << 20;
-
-/// From this size on, storage is aligned to 2 MiB and offered to the kernel for transparent huge
-/// pages (Linux, where THP is usually "madvise" only). With 4 KiB pages, a row of 1024 floats is a
-/// page: every row started with a TLB miss and a cold hardware prefetcher (measured on softmax rows of
-/// (4096 x 1024): 75% -> 85% of the triad bandwidth; PyTorch's CPU allocator does the same).
-constexpr std::size_t alignment_for(std::size_t bytes) {
-  return bytes >= huge_page_threshold ? huge_page_bytes : 64;
-}
-
-/// Freed blocks of 64 KiB or more, kept by exact size for the next allocation of that size: a
-/// training step allocates the same buffers every time, and fresh memory from the system costs a
-/// page fault and the kernel's zeroing per page (21% of an MLP training step, measured). At most
-/// 256 MiB is kept; thread-safe (a buffer may be freed on another thread). Never destroyed, so a
-/// tensor with static storage duration can still give its block back at exit.
-class block_cache {
- public:
-  static constexpr std::size_t min_bytes = std::size_t{64} << 10;
-  static constexpr std::size_t max_kept_bytes = std::size_t{256} << 20;
-
-  /// Under AddressSanitizer nothing is kept: a block in the cache would hide a use after free.
-#if defined(__SANITIZE_ADDRESS__)
-  static constexpr bool enabled = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  static constexpr bool enabled = false;
-#else
-  static constexpr bool enabled = true;
-#endif
-#else
-  static constexpr bool enabled = true;
-#endif
-
-  static block_cache& instance() {
-    static block_cache* cache = new block_cache;
-    return *cache;
-  }
-  void* take(std::size_t bytes) {
-    if (!enabled || bytes < min_bytes) return nullptr;
-    std::lock_guard lock(mutex_);
-    auto it = blocks_.find(bytes);
-    if (it == blocks_.end()) return nullptr;
-    void* p = it->second;
-    blocks_.erase(it);
-    kept_ -= bytes;
-    return p;
-  }
-  /// False when the block is not kept (too small, or the cache is full): the caller frees it.
-  bool give(void* p, std::size_t bytes) {
-    if (!enabled || bytes < min_bytes || bytes > max_kept_bytes) return false;
-    std::lock_guard lock(mutex_);
-    while (kept_ + bytes > max_kept_bytes && !blocks_.empty()) {  // make room: smallest blocks first
-      auto oldest = blocks_.begin();
-      ::operator delete (oldest->second, std::align_val_t{alignment_for(oldest->first)});
-      kept_ -= oldest->first;
-      blocks_.erase(oldest);
-    }
-    blocks_.emplace(bytes, p);
-    kept_ += bytes;
-    return true;
-  }
-
- private:
-  std::mutex mutex_;
-  std::multimap<std::size_t, void*> blocks_;
-  std::size_t kept_ = 0;
-};
-
-struct aligned_free {
-  std::size_t bytes = 0;
-  void operator()(void* p) const {
-    if (!block_cache::instance().give(p, bytes)) ::operator delete (p, std::align_val_t{alignment_for(bytes)});
-  }
-};
-
-/// Uninitialized storage of `bytes`, and the deleter that frees it.
-inline std::pair<void*, aligned_free> allocate_bytes(std::size_t bytes) {
-  bytes = std::max<std::size_t>(bytes, 1);
-  if (void* reused = block_cache::instance().take(bytes)) return {reused, aligned_free{bytes}};
-  const std::size_t alignment = alignment_for(bytes);
-  void* p = ::operator new (bytes, std::align_val_t{alignment});
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (alignment == huge_page_bytes) ::madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure changes nothing
-#endif
-  return {p, aligned_free{bytes}};
-}
-
-/// Uninitialized, aligned storage for `n` values of T that shares ownership.
-template <class T>
-std::shared_ptr<T[]> shared_buffer(std::size_t n) {
-  static_assert(std::is_trivially_default_constructible_v<T>);
-  auto [p, deleter] = allocate_bytes(n * sizeof(T));
-  return std::shared_ptr<T[]>(static_cast<T*>(p), deleter);
-}
-
-/// A per-thread work buffer that only grows: packing panels must not pay the allocator (and the page
-/// faults of fresh memory) on every call. `Slot` tells apart buffers that are live at the same time.
-template <class T, int Slot>
-T* scratch(std::size_t n) {
-  thread_local std::unique_ptr<T[], aligned_free> buffer;
-  thread_local std::size_t capacity = 0;
-  if (n > capacity) {
-    auto [p, deleter] = allocate_bytes(n * sizeof(T));
-    buffer = std::unique_ptr<T[], aligned_free>(static_cast<T*>(p), deleter);
-    capacity = n;
-  }
-  return buffer.get();
-}
-
-}  // namespace detail
 
 /// How many times each materializing primitive has run on this thread: what tests use to prove that a
 /// value is computed once. Counting costs one increment per materialization, never per element.

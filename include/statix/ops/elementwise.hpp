@@ -300,7 +300,7 @@ auto where(M&& mask, A&& a, B&& b) {
     if constexpr (std::is_same_v<TA, typename NB::value_type>)
       return map_expr<Op, NM, NA, NB>(std::move(m_node), std::move(a_node), std::move(b_node));
     else
-      return detail::rule_failed<TA>();
+      return rule_failed<TA>();
   };
   auto m = as_node(std::forward<M>(mask));
   if constexpr (arithmetic_scalar<A>) {

@@ -13,7 +13,7 @@
 #include <memory>
 #include <type_traits>
 
-#include "../eval/plan.hpp"
+#include "../memory.hpp"
 #include "../simd.hpp"
 
 namespace statix::detail::gemm {
@@ -132,8 +132,8 @@ class product {
   static constexpr std::size_t row_block = Tile::MC;
   /// Packing A pays off when each of its micro-panels meets several panels of B (measured).
   static constexpr std::size_t pack_a_above = 4;
-  /// Packing B pays off when its panels serve many rows of A (measured, reading B in place instead:
-  /// 64 x 64 x 1024 went from 131 to 144 GFLOP/s, 128 x 784 x 128 from 146 to 159).
+  /// Packing B pays off when its panels serve many rows of A; below, B is read in place
+  /// (docs/benchmarks.md, "Design choices these numbers decided").
   static constexpr std::size_t pack_b_above = 128;
 
   /// B is packed into this thread's scratch on the first call of rows(): an epilogue's producer is
@@ -159,7 +159,8 @@ class product {
       for (std::size_t i = first; i < last; ++i) std::fill_n(c_ + i * ldc_, n_, T(0));
       return;
     }
-    T* packed_a = scratch<T, 1>(MC * KC);
+    workspace ws;
+    T* packed_a = ws.take<T>(MC * KC);
     for (std::size_t ic = first; ic < last; ic += MC) {
       const std::size_t mc = std::min(MC, last - ic);
       for (std::size_t pc = 0; pc < k_; pc += KC) {
@@ -212,12 +213,25 @@ class product {
     }
   }
 
+  /// B's packed panels live from the first rows() call to the last, with an epilogue's loop (which
+  /// runs no product) in between: one buffer per thread outside any workspace, grown when needed.
+  static T* packed_b_buffer(std::size_t n) {
+    thread_local std::unique_ptr<T[], aligned_free> buffer;
+    thread_local std::size_t capacity = 0;
+    if (n > capacity) {
+      auto [p, deleter] = allocate_bytes(n * sizeof(T));
+      buffer = std::unique_ptr<T[], aligned_free>(static_cast<T*>(p), deleter);
+      capacity = n;
+    }
+    return buffer.get();
+  }
+
   /// Panels of NR columns: panel j holds B[k][j*NR .. j*NR+NR) for every k, zero-padded past N. When
   /// B is read in place, only the last, partial panel is packed (index 0).
   void pack_b() {
     constexpr std::size_t NR = Tile::NR;
     const std::size_t first = pack_b_ ? 0 : n_ - n_ % NR;
-    packed_b_ = scratch<T, 0>(std::max<std::size_t>(1, (n_ - first + NR - 1) / NR * k_ * NR));
+    packed_b_ = packed_b_buffer(std::max<std::size_t>(1, (n_ - first + NR - 1) / NR * k_ * NR));
     for (std::size_t jc = first; jc < n_; jc += NR) {
       const std::size_t nr = std::min(NR, n_ - jc);
       T* out = packed_b_ + panel_index(jc) * k_ * NR;
@@ -287,7 +301,7 @@ class product {
 /// accumulators to cover the FMA latency, and a divisor of the usual batch sizes (measured best).
 /// The wide tile's rows follow the register file: 12 x 2 accumulators with AVX-512's 32 registers;
 /// with AVX2's 16, 6 x 2 (12 accumulators, 2 of B, 1 of A), as in BLIS's Haswell kernel: 12 x 2
-/// spilled there (44 -> 62 GFLOP/s for 128 x 784 x 256 on a Zen 2 EPYC).
+/// spilled there (docs/benchmarks.md, "Design choices these numbers decided").
 #if defined(__AVX512F__)
 inline constexpr std::size_t wide_tile_rows = 12;
 #else

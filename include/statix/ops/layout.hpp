@@ -101,10 +101,16 @@ struct permute {
   static shape_t<R> shape(const shape_t<R>& s) {
     return {s[P]...};
   }
+  /// (X^T)^T = X, for sym::transpose.
+  template <class X>
+    requires(sizeof...(P) == 2 && order[0] == 1)
+  static X transposed(const primitive_expr<permute, X>& node) {
+    return node.args.apply([](const X& x) { return x; });
+  }
 
   template <class T, std::size_t R, class Node>
   static void compute(T* out, const shape_t<R>& out_shape, plan& p, const Node& in) {
-    const auto x = detail::dense(in, p);
+    const auto x = dense(in, p);
     shape_t<R> in_stride{};
     for (std::size_t d = R, natural = 1; d-- > 0;) {
       in_stride[d] = natural;
@@ -152,7 +158,7 @@ struct reshape_to {
   }
   template <class T, std::size_t R, class Node, class C>
   static void compute(T* out, const shape_t<R>&, plan& p, const Node& in, const C&) {
-    execute_in(p, statement<T, dyn_extents<Node::rank>, assign_kind::set, Node>{out, in.shape(), in});
+    evaluate_into(out, in, p);
   }
   template <std::size_t I, class G, class Out, class X, class C>
   static auto partial(const G& g, const Out&, const X& x, const C&);
@@ -178,7 +184,7 @@ struct reshape {
   }
   template <class T, std::size_t R, class Node>
   static void compute(T* out, const shape_t<R>&, plan& p, const Node& in) {
-    execute_in(p, statement<T, dyn_extents<Node::rank>, assign_kind::set, Node>{out, in.shape(), in});
+    evaluate_into(out, in, p);
   }
   template <std::size_t I, class G, class Out, class X>
   static auto partial(const G& g, const Out&, const X& x);
@@ -187,36 +193,16 @@ struct reshape {
 };
 }  // namespace op
 
-namespace op {
-struct matmul;  // ops/matmul.hpp
-}  // namespace op
-
 namespace sym {
-/// The transpose of a matrix expression, simplified: (X^T)^T = X and (A B)^T = B^T A^T, so the
+/// The transpose of a matrix expression, simplified where its primitive has a rule of its own,
+/// `P::transposed(node)`: (X^T)^T = X (permute, above), (A B)^T = B^T A^T (ops/matmul.hpp). So the
 /// gradient of a weight read transposed (y = x W^T) is the product g^T x, with no transposed copy.
 template <class G>
 auto transpose(const G& g) {
-  if constexpr (requires { typename G::primitive; }) {
-    using Prim = typename G::primitive;
-    if constexpr (std::is_same_v<Prim, op::permute<1, 0>>) {
-      return g.args.apply([](const auto& x) { return x; });
-    } else if constexpr (std::is_same_v<Prim, op::matmul>) {
-      return g.args.apply([](const auto& a, const auto& b) {
-        if constexpr (std::remove_cvref_t<decltype(a)>::rank == 2) {
-          auto bt = sym::transpose(b);
-          auto at = sym::transpose(a);
-          return primitive_expr<op::matmul, decltype(bt), decltype(at)>(std::move(bt), std::move(at));
-        } else {
-          return primitive_expr<op::permute<1, 0>, G>(
-              primitive_expr<op::matmul, std::remove_cvref_t<decltype(a)>, std::remove_cvref_t<decltype(b)>>(a, b));
-        }
-      });
-    } else {
-      return primitive_expr<op::permute<1, 0>, G>(g);
-    }
-  } else {
+  if constexpr (requires { G::primitive::transposed(g); })
+    return G::primitive::transposed(g);
+  else
     return primitive_expr<op::permute<1, 0>, G>(g);
-  }
 }
 
 /// `x` with static extents Ext and the run-time shape `to` of the same size: a view of memory, the
@@ -275,7 +261,7 @@ auto permute(X&& x) {
   if constexpr (ok)
     return primitive_expr<op::permute<P...>, node_t<X>>(as_node(std::forward<X>(x)));
   else
-    return detail::rule_failed<value_type_t<X>>();
+    return rule_failed<value_type_t<X>>();
 }
 
 /// transpose(e): the two axes of a matrix swapped.
@@ -286,7 +272,7 @@ auto transpose(X&& x) {
   if constexpr (Ext::rank == 2)
     return permute<1, 0>(std::forward<X>(x));
   else
-    return detail::rule_failed<value_type_t<X>>();
+    return rule_failed<value_type_t<X>>();
 }
 
 /// reshape<E...>(e): the same elements in row-major order with extents E... (one may be `dyn`: what
@@ -310,7 +296,7 @@ auto reshape(X&& x) {
       return primitive_expr<op::reshape<E...>, N>(std::move(node));
     }
   } else {
-    return detail::rule_failed<value_type_t<X>>();
+    return rule_failed<value_type_t<X>>();
   }
 }
 

@@ -79,6 +79,18 @@ struct matmul {
     return producer<T>(out, m, n, k, std::move(da), std::move(db));
   }
 
+  /// (A B)^T = B^T A^T for a product of matrices, for sym::transpose (a batched product's transpose
+  /// stays a transposed copy).
+  template <class A, class B>
+    requires(A::rank == 2)
+  static auto transposed(const primitive_expr<matmul, A, B>& node) {
+    return node.args.apply([](const A& a, const B& b) {
+      auto bt = sym::transpose(b);
+      auto at = sym::transpose(a);
+      return primitive_expr<matmul, decltype(bt), decltype(at)>(std::move(bt), std::move(at));
+    });
+  }
+
   /// d(AB) = dA B + A dB: the adjoint of A is g B^T, of B is A^T g (a batch of A's rows taken as one
   /// matrix of B*M rows).
   template <std::size_t I, class G, class Out, class A, class B>
@@ -125,9 +137,9 @@ auto matmul(A&& a, B&& b) {
     if constexpr (ka == kb || ka == dyn || kb == dyn)
       return primitive_expr<op::matmul, node_t<A>, node_t<B>>(as_node(std::forward<A>(a)), as_node(std::forward<B>(b)));
     else
-      return detail::rule_failed<TA>();
+      return rule_failed<TA>();
   } else {
-    return detail::rule_failed<TA>();
+    return rule_failed<TA>();
   }
 }
 

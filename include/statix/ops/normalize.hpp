@@ -114,7 +114,7 @@ struct standardize_channels_grad {
 
   template <class T, std::size_t R, class G, class Y, class X, class Eps>
   static void compute(T* out, const shape_t<R>& shape, plan& p, const G& g, const Y& y, const X& x, const Eps& eps) {
-    const auto gd = detail::dense(g, p), yd = detail::dense(y, p), xd = detail::dense(x, p);
+    const auto gd = dense(g, p), yd = dense(y, p), xd = dense(x, p);
     const std::size_t batch = shape[0], channels = shape[1];
     std::size_t inner = 1;
     for (std::size_t k = 2; k < R; ++k) inner *= shape[k];
@@ -166,7 +166,7 @@ struct standardize_channels {
   template <class T, std::size_t R, class X, class Eps>
   static void compute(T* out, const shape_t<R>& shape, plan& p, const X& x, const Eps& eps,
                       const running_statistics_node<T>& stats) {
-    const auto in = detail::dense(x, p);
+    const auto in = dense(x, p);
     const double epsilon = static_cast<double>(eps.value);
     const std::size_t batch = shape[0], channels = shape[1];
     std::size_t inner = 1;

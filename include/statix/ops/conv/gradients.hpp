@@ -1,12 +1,14 @@
-// The derivative rules of conv2d and pooling (declared in their primitives, ops/conv.hpp), and the
-// backward primitives they build, whose kernels are in conv_backward.hpp. Each backward primitive is
+// The derivative rules of conv2d and pooling (declared in their primitives, forward.hpp and
+// pooling.hpp), and the backward primitives they build, whose kernels are in backward.hpp and
+// pooling.hpp. Each backward primitive is
 // linear in the adjoint it carries, so it has rules of its own: second derivatives through a
 // convolution or a pooling layer are convolutions and poolings again.
 #pragma once
 
-#include "../autodiff/symbolic.hpp"
-#include "conv.hpp"
-#include "conv_backward.hpp"
+#include "../../autodiff/symbolic.hpp"
+#include "backward.hpp"
+#include "forward.hpp"
+#include "pooling.hpp"
 
 namespace statix {
 namespace op {
@@ -28,8 +30,8 @@ struct conv2d_input_grad {
   template <class T, class NG, class NW, class C>
   static void compute(T* out, const shape_t<4>& x, plan& p, const NG& g_node, const NW& w_node, const C&) {
     constexpr std::size_t KH = NW::extents_type::values[2], KW = NW::extents_type::values[3];
-    const auto g = detail::dense(g_node, p);
-    const auto w = detail::dense(w_node, p);
+    const auto g = dense(g_node, p);
+    const auto w = dense(w_node, p);
     detail::conv2d_input_grad<KH, KW, Stride, Pad, Groups>(g.data, w.data, out, x[0], x[1], x[2], x[3], g.shape[1],
                                                            g.shape[2], g.shape[3]);
   }
@@ -55,8 +57,8 @@ struct conv2d_weight_grad {
   template <class T, class NX, class NG, class C>
   static void compute(T* out, const shape_t<4>&, plan& p, const NX& x_node, const NG& g_node, const C&) {
     constexpr std::size_t KH = C::extents_type::values[2], KW = C::extents_type::values[3];
-    const auto x = detail::dense(x_node, p);
-    const auto g = detail::dense(g_node, p);
+    const auto x = dense(x_node, p);
+    const auto g = dense(g_node, p);
     detail::conv2d_weight_grad<KH, KW, Stride, Pad, Groups>(x.data, g.data, out, x.shape[0], x.shape[1], x.shape[2],
                                                             x.shape[3], g.shape[1], g.shape[2], g.shape[3]);
   }
@@ -81,8 +83,8 @@ struct pool2d_grad {
   }
   template <class T, class NX, class NG>
   static void compute(T* out, const shape_t<4>& xs, plan& p, const NX& x_node, const NG& g_node) {
-    const auto x = detail::dense(x_node, p);
-    const auto g = detail::dense(g_node, p);
+    const auto x = dense(x_node, p);
+    const auto g = dense(g_node, p);
     detail::pool2d_grad<K, S, Max>(x.data, g.data, out, xs[0] * xs[1], xs[2], xs[3], g.shape[2], g.shape[3]);
   }
   template <std::size_t I, class H, class Out, class X, class G>
@@ -107,8 +109,8 @@ struct pool2d_pick {
   }
   template <class T, class NX, class NT>
   static void compute(T* out, const shape_t<4>& os, plan& p, const NX& x_node, const NT& t_node) {
-    const auto x = detail::dense(x_node, p);
-    const auto t = detail::dense(t_node, p);
+    const auto x = dense(x_node, p);
+    const auto t = dense(t_node, p);
     const std::size_t h = x.shape[2], w = x.shape[3];
     for (std::size_t c = 0; c < x.shape[0] * x.shape[1]; ++c)
       for (std::size_t oh = 0; oh < os[2]; ++oh)
