@@ -34,6 +34,35 @@ void* operator new[](std::size_t n) {
 void* operator new[](std::size_t n, std::align_val_t align) {
   return operator new(n, align);
 }
+// The nothrow forms too (std::stable_sort's buffer uses them): a form left to the runtime would
+// allocate with its operator new and free with this file's delete.
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  ++allocations;
+  return std::malloc(n ? n : 1);
+}
+void* operator new[](std::size_t n, const std::nothrow_t& tag) noexcept {
+  return operator new(n, tag);
+}
+void* operator new(std::size_t n, std::align_val_t align, const std::nothrow_t&) noexcept {
+  ++allocations;
+  const std::size_t a = static_cast<std::size_t>(align);
+  return std::aligned_alloc(a, (n + a - 1) / a * a);
+}
+void* operator new[](std::size_t n, std::align_val_t align, const std::nothrow_t& tag) noexcept {
+  return operator new(n, align, tag);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
 void operator delete(void* p) noexcept {
   std::free(p);
 }

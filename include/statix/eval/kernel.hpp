@@ -126,6 +126,25 @@ constexpr const First& first_of(const First& first, const Rest&...) {
   return first;
 }
 
+/// Calls f(index, row) for rows [first, last) of `shape` (a row: the last extent), `index` the row's
+/// position in the outer extents (its last entry 0): the row walk of every loop over an operand's
+/// cursor (statements here, reductions in ops/reduce.hpp).
+template <std::size_t R, class F>
+void for_each_row(const shape_t<R>& shape, std::size_t first, std::size_t last, F&& f) {
+  shape_t<R> index{};
+  for (std::size_t d = R - 1, rest = first; d-- > 0;) {
+    index[d] = rest % shape[d];
+    rest /= shape[d];
+  }
+  for (std::size_t row = first; row < last; ++row) {
+    f(static_cast<const shape_t<R>&>(index), row);
+    for (std::size_t d = R - 1; d-- > 0;) {  // odometer over the outer extents
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
+}
+
 /// Runs elements [first, last) of the statements; unless the loop is flat, both are multiples of the
 /// last extent (whole rows).
 // Out of line on purpose: every statement with the same lowered type shares this one copy of the
@@ -164,19 +183,10 @@ template <bool Flat, class... Stmt>
     run_row<step, Stmt...>(cursors, destinations{{stmts.dst}...}, first, last, seq);
   } else {
     const std::size_t inner = shape[R - 1];
-    shape_t<R> index{};
-    for (std::size_t d = R - 1, rest = first / inner; d-- > 0;) {  // the index of the first row
-      index[d] = rest % shape[d];
-      rest /= shape[d];
-    }
-    for (std::size_t row = first / inner; row < last / inner; ++row) {
+    for_each_row(shape, first / inner, last / inner, [&](const shape_t<R>& index, std::size_t row) {
       cursors.apply([&](auto&... c) { (c.set_row(index), ...); });
       run_row<step, Stmt...>(cursors, destinations{{stmts.dst + row * inner}...}, 0, inner, seq);
-      for (std::size_t d = R - 1; d-- > 0;) {  // odometer over the outer extents
-        if (++index[d] < shape[d]) break;
-        index[d] = 0;
-      }
-    }
+    });
   }
 }
 

@@ -153,8 +153,7 @@ struct reduce {
         if (!reduced[d]) natural *= shape[d];
       }
       const std::size_t inner = shape[R - 1];
-      shape_t<R> index{};
-      for (std::size_t row = 0; row < n / inner; ++row) {
+      detail::for_each_row(shape, 0, n / inner, [&](const shape_t<R>& index, std::size_t) {
         cur.set_row(index);
         T* o = out + detail::row_offset(out_stride, index);
         if (reduced[R - 1]) {
@@ -180,11 +179,7 @@ struct reduce {
             simd::store<T, T>(o, s, Combine::combine(simd::load<T, T>(o, s), cur.template load<T>(s)));
           }
         }
-        for (std::size_t d = R - 1; d-- > 0;) {
-          if (++index[d] < shape[d]) break;
-          index[d] = 0;
-        }
-      }
+      });
     }
   }
 
