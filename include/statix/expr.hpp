@@ -1,5 +1,7 @@
-// What every expression is made of: the concepts, the leaves (tensor memory, scalars) and the cursor
-// protocol the evaluation loop drives.
+// What every expression is made of: the concepts, the cursor protocol the evaluation loop drives, and
+// the leaf-like nodes (tensor memory, owned memory, a run-time number, a compile-time literal, a
+// constant of a shape); the nodes with children are map_expr (map.hpp), primitive_expr
+// (primitive.hpp), shared_expr (shared.hpp) and the derivative nodes (autodiff/symbolic.hpp).
 //
 // A node is an immutable value with `value_type`, `extents_type` (static extents), `rank`, `shape()`
 // (run-time shape, checked when the node is built) and `cursor<Flat>(loop)`. A cursor is what one
@@ -414,6 +416,60 @@ struct owned_leaf_expr {
   void for_each_memory(memory_visitor f) const { leaf.for_each_memory(f); }
 };
 
+/// A number known at compile time inside a derived expression.
+template <dtype T, long V>
+struct literal_expr {
+  static constexpr bool is_statix_expression = true;
+  using value_type = T;
+  using extents_type = extents<>;
+  static constexpr std::size_t rank = 0;
+  static constexpr T value = static_cast<T>(V);
+
+  constexpr shape_t<0> shape() const { return {}; }
+  bool flat_ok(std::size_t) const { return true; }
+  static constexpr bool always_flat(std::size_t) { return true; }
+  template <bool Flat>
+  scalar_expr<T> lower(plan&) const {
+    return {value};
+  }
+  void identify(signature& s) const { s.add_bits(value); }
+  template <bool Flat, std::size_t R>
+  typename scalar_expr<T>::cursor make_cursor(const loop_info<R>&) const {
+    return {value};
+  }
+  void for_each_memory(memory_visitor) const {}
+};
+
+/// A node of one repeated value with a shape (zeros, ones, full).
+template <dtype T, class Ext>
+struct constant_expr {
+  static constexpr bool is_statix_expression = true;
+  using value_type = T;
+  using extents_type = Ext;
+  static constexpr std::size_t rank = Ext::rank;
+
+  shape_t<rank> extent;
+  T value;
+
+  const shape_t<rank>& shape() const { return extent; }
+  bool flat_ok(std::size_t) const { return true; }
+  static constexpr bool always_flat(std::size_t) { return true; }
+  template <bool Flat>
+  scalar_expr<T> lower(plan&) const {
+    return {value};
+  }
+  void identify(signature& s) const {
+    for (std::size_t e : extent) s.add(e);
+    s.add_bits(value);
+  }
+  void for_each_memory(memory_visitor) const {}
+
+  template <bool Flat, std::size_t R>
+  typename scalar_expr<T>::cursor make_cursor(const loop_info<R>&) const {
+    return {value};
+  }
+};
+
 /// Turns an operand into a node: expressions are copied (they are small values), lvalue tensors are
 /// referenced, temporary tensors are moved into shared ownership so the expression cannot dangle.
 template <operand X>
@@ -442,7 +498,7 @@ using value_type_t = typename std::remove_cvref_t<X>::value_type;
 template <class X>
 using extents_t = typename std::remove_cvref_t<X>::extents_type;
 
-static_assert(node<leaf_expr<float, extents<3, dyn>>> && node<scalar_expr<double>> &&
-              node<owned_leaf_expr<std::int32_t, extents<dyn>>>);
+static_assert(node<leaf_expr<float, extents<3, dyn>>> && node<owned_leaf_expr<std::int32_t, extents<dyn>>> &&
+              node<scalar_expr<double>> && node<literal_expr<float, 2>> && node<constant_expr<bool, extents<dyn, 4>>>);
 
 }  // namespace statix

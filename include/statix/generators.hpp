@@ -117,36 +117,6 @@ struct index_expr {
   }
 };
 
-/// A node of one repeated value with a shape (zeros, ones, full).
-template <dtype T, class Ext>
-struct constant_expr {
-  static constexpr bool is_statix_expression = true;
-  using value_type = T;
-  using extents_type = Ext;
-  static constexpr std::size_t rank = Ext::rank;
-
-  shape_t<rank> extent;
-  T value;
-
-  const shape_t<rank>& shape() const { return extent; }
-  bool flat_ok(std::size_t) const { return true; }
-  static constexpr bool always_flat(std::size_t) { return true; }
-  template <bool Flat>
-  scalar_expr<T> lower(plan&) const {
-    return {value};
-  }
-  void identify(signature& s) const {
-    for (std::size_t e : extent) s.add(e);
-    s.add_bits(value);
-  }
-  void for_each_memory(memory_visitor) const {}
-
-  template <bool Flat, std::size_t R>
-  typename scalar_expr<T>::cursor make_cursor(const loop_info<R>&) const {
-    return {value};
-  }
-};
-
 namespace detail {
 template <class T>
 struct iota_gen {

@@ -37,30 +37,6 @@ struct sin;
 struct cos;
 }  // namespace op
 
-/// A number known at compile time inside a derived expression.
-template <dtype T, long V>
-struct literal_expr {
-  static constexpr bool is_statix_expression = true;
-  using value_type = T;
-  using extents_type = extents<>;
-  static constexpr std::size_t rank = 0;
-  static constexpr T value = static_cast<T>(V);
-
-  constexpr shape_t<0> shape() const { return {}; }
-  bool flat_ok(std::size_t) const { return true; }
-  static constexpr bool always_flat(std::size_t) { return true; }
-  template <bool Flat>
-  scalar_expr<T> lower(plan&) const {
-    return {value};
-  }
-  void identify(signature& s) const { s.add_bits(value); }
-  template <bool Flat, std::size_t R>
-  typename scalar_expr<T>::cursor make_cursor(const loop_info<R>&) const {
-    return {value};
-  }
-  void for_each_memory(memory_visitor) const {}
-};
-
 /// `arg` read at the positions of `extent` (which it broadcasts to), with static extents Ext.
 template <class Ext, class X>
 struct expand_expr {
