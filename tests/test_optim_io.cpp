@@ -229,6 +229,10 @@ BOOST_AUTO_TEST_CASE(reads_plain_and_gzip) {
     BOOST_CHECK_THROW((a.to_tensor<float, 3, sx::dyn>()), sx::io_error);  // 2 items, not 3
     // Images read as labels: a shape error naming both, not 24 labels.
     expect_error<sx::io_error>([&] { (void)a.to_tensor<std::int32_t, sx::dyn>(); }, {"(2, 3, 4)", "(dyn)"});
+    // No items at all still has a shape for each item.
+    const sx::io::idx_array none{sx::io::idx_type::u8, {0, 3, 4}, {}};
+    BOOST_TEST((none.to_tensor<float, sx::dyn, 12>().extent(0) == 0u));
+    BOOST_CHECK_THROW((none.to_tensor<float, sx::dyn, 5>()), sx::io_error);
     std::filesystem::remove(path);
   }
   // Big-endian multi-byte elements: int32 -2 and 258, float 1.5.

@@ -1,7 +1,8 @@
-// A primitive without its kernel: the contract (concept `primitive`) names what is missing where the
-// primitive is used, not deep inside the evaluator.
+// A primitive without its kernel: the contract (concept `primitive`) names the requirement that
+// failed where the primitive is used, not deep inside the evaluator.
 // expect: a primitive needs
-// expect: compute
+// expect: P::compute.out, out_shape, p, args.*(is|would be) invalid
+// within-lines: 20
 // max-lines: 40
 #include <statix/statix.hpp>
 namespace sx = statix;

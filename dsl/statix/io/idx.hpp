@@ -86,7 +86,9 @@ struct idx_array {
     constexpr std::array<std::size_t, sizeof...(E)> wanted{E...};
     std::size_t known = 1;
     for (std::size_t k = 1; k < wanted.size(); ++k) known *= wanted[k] == dyn ? 1 : wanted[k];
-    const std::size_t items = shape.empty() ? 1 : shape[0], per_item = items == 0 ? 0 : size() / items;
+    const std::size_t items = shape.empty() ? 1 : shape[0];
+    std::size_t per_item = 1;
+    for (std::size_t k = 1; k < shape.size(); ++k) per_item *= shape[k];
     const bool fits = (wanted[0] == dyn || wanted[0] == items) &&
                       (wanted[0] != dyn ? (known == 0 ? per_item == 0
                                                       : per_item % known == 0 && (dyn_count == 1 || per_item == known))

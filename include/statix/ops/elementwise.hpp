@@ -297,7 +297,8 @@ auto where(M&& mask, A&& a, B&& b) {
         check::require<
             check::broadcastable_shapes<Op, diagnostic::shape_of_t<EM>, diagnostic::shape_of_t<broadcast_t<EA, EB>>,
                                         detail::broadcast_all<EM, EA, EB>::ok>>);
-    if constexpr (std::is_same_v<TA, typename NB::value_type>)
+    if constexpr (std::is_same_v<TA, typename NB::value_type> && detail::broadcast_extents<EA, EB>::ok &&
+                  detail::broadcast_all<EM, EA, EB>::ok)
       return map_expr<Op, NM, NA, NB>(std::move(m_node), std::move(a_node), std::move(b_node));
     else
       return rule_failed<TA>();

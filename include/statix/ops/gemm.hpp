@@ -136,7 +136,7 @@ class product {
   /// (docs/benchmarks.md, "Design choices these numbers decided").
   static constexpr std::size_t pack_b_above = 128;
 
-  /// B is packed into this thread's scratch on the first call of rows(): an epilogue's producer is
+  /// B is packed into packed_b_buffer() on the first call of rows(): an epilogue's producer is
   /// created while its statement is still being planned (other products may run then), and called
   /// only once planning is done, between passes of a loop that runs no product. The micro-kernel
   /// reads only row-major operands in place: a transposed operand is always packed.

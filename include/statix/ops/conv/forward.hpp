@@ -81,7 +81,7 @@ struct conv2d {
   }
 
   /// dx = conv2d_input_grad(g, w), dw = conv2d_weight_grad(x, g) (defined with those primitives, in
-  /// conv_backward.hpp); a tangent is conv2d(tx, w) + conv2d(x, tw).
+  /// gradients.hpp); a tangent is conv2d(tx, w) + conv2d(x, tw).
   template <std::size_t I, class G, class Out, class X, class W>
   static auto partial(const G& g, const Out& out, const X& x, const W& w);
   template <std::size_t I, class Tangent, class Out, class X, class W>

@@ -1,8 +1,8 @@
 // The derivative rules of conv2d and pooling (declared in their primitives, forward.hpp and
 // pooling.hpp), and the backward primitives they build, whose kernels are in backward.hpp and
-// pooling.hpp. Each backward primitive is
-// linear in the adjoint it carries, so it has rules of its own: second derivatives through a
-// convolution or a pooling layer are convolutions and poolings again.
+// pooling.hpp. Each backward primitive is linear in the adjoint it carries, so it has rules of its
+// own: second derivatives through a convolution or a pooling layer are convolutions and poolings
+// again.
 #pragma once
 
 #include "../../autodiff/symbolic.hpp"

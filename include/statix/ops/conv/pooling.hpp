@@ -254,7 +254,7 @@ struct pool2d {
   }
 
   /// dx = pool2d_grad(x, g) (the first maximum of each window, or the average's share); a tangent is
-  /// picked at the maxima, or averaged. Defined in conv_backward.hpp.
+  /// picked at the maxima, or averaged. Defined in gradients.hpp.
   template <std::size_t I, class G, class Out, class X>
   static auto partial(const G& g, const Out& out, const X& x);
   template <std::size_t I, class Tangent, class Out, class X>

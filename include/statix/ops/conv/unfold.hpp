@@ -75,7 +75,7 @@ void unfold_into(const T* x, std::size_t channels, std::size_t h, std::size_t w,
       }
 }
 
-/// One output plane of a depthwise convolution: out += w (KH x KW) correlated with one input plane.
+/// One output plane of a depthwise convolution: out = w (KH x KW) correlated with one input plane.
 template <std::size_t KH, std::size_t KW, std::size_t S, std::size_t P, class T>
 void depthwise_plane(const T* x, std::size_t h, std::size_t w, const T* weights, T* out, std::size_t oh_count,
                      std::size_t ow_count) {

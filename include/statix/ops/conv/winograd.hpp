@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "../../memory.hpp"
 #include "../../simd.hpp"
