@@ -241,7 +241,9 @@ struct pool2d {
             for (std::size_t ow = 0; ow < ow_count; ++ow) {
               const T v = row[ow * S + kw];
               if constexpr (Max) {
-                if (v > orow[ow] || v != v) orow[ow] = v;  // a NaN wins and stays, as in PyTorch
+                // A NaN wins and stays, as in PyTorch. A select and an unconditional store, without
+                // short-circuit: a conditional store made this loop 17% of a CNN step.
+                orow[ow] = (v > orow[ow]) | (v != v) ? v : orow[ow];
               } else {
                 orow[ow] += v;
               }
