@@ -259,6 +259,18 @@ B minimum(const B& a, const B& b) {
   }
 }
 
+/// max(x, 0) with a NaN staying NaN (relu). x86's max instructions return their second operand when
+/// either is NaN, so with x second this is one instruction (xsimd's max passes its operands in
+/// order); elsewhere, maximum above.
+template <class B>
+B max_with_zero(const B& x) {
+  if constexpr (!std::is_arithmetic_v<B> && (detail::has_avx2 || detail::has_avx512) &&
+                std::is_floating_point_v<typename B::value_type>)
+    return xsimd::max(B(0), x);
+  else
+    return maximum(x, B(0));
+}
+
 /// exp, defined for every input: xsimd's double exp converts its argument to int64, which AVX2 cannot
 /// do in registers, and the scalar fallback's conversion of +-inf is undefined behaviour. Below -746
 /// every double exp is 0 and above 710 it is inf, so clamping there changes no result (NaN stays NaN:

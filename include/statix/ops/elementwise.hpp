@@ -76,7 +76,7 @@ struct square : arithmetic { static constexpr std::string_view name = "square";
     return sym::mul(g, sym::mul(sym::literal<typename std::remove_cvref_t<decltype(out)>::value_type, 2>(), a)); } };
 /// relu(NaN) is NaN and the derivative at 0 is taken as 0, as PyTorch does.
 struct relu : arithmetic { static constexpr std::string_view name = "relu";
-  template <class B> static B apply(const B& a) { return simd::maximum(a, B(0)); }
+  template <class B> static B apply(const B& a) { return simd::max_with_zero(a); }
   template <std::size_t I> static auto partial(const auto& g, const auto& out, const auto& a) {
     return sym::select(sym::map<greater>(a, sym::zero_like(out)), g, sym::zero_like(out)); } };
 struct exp : arithmetic { static constexpr std::string_view name = "exp";
