@@ -234,29 +234,30 @@ inline void store(T* p, S s, const batch_of<T, C>& v) {
 /// max and min that return NaN when either operand is NaN, as IEEE 754-2019's maximum/minimum and
 /// PyTorch do. x86's max/min instructions return their second operand instead, which made relu(NaN) 0
 /// and let a NaN vanish in a pooling window or a reduction; a diverging run must show its NaN.
-template <class B>
-B maximum(const B& a, const B& b) {
+namespace detail {
+/// The larger (Max) or smaller of a and b, NaN when either is NaN (a + b carries it).
+template <bool Max, class B>
+B extremum(const B& a, const B& b) {
   if constexpr (std::is_arithmetic_v<B>) {
     if constexpr (std::is_floating_point_v<B>)
       if (a != a || b != b) return a + b;
-    return a < b ? b : a;
-  } else if constexpr (std::is_floating_point_v<typename B::value_type>) {
-    return xsimd::select(xsimd::isnan(a) || xsimd::isnan(b), a + b, xsimd::max(a, b));
+    return Max ? (a < b ? b : a) : (b < a ? b : a);
   } else {
-    return xsimd::max(a, b);
+    const B plain = Max ? xsimd::max(a, b) : xsimd::min(a, b);
+    if constexpr (std::is_floating_point_v<typename B::value_type>)
+      return xsimd::select(xsimd::isnan(a) || xsimd::isnan(b), a + b, plain);
+    else
+      return plain;
   }
+}
+}  // namespace detail
+template <class B>
+B maximum(const B& a, const B& b) {
+  return detail::extremum<true>(a, b);
 }
 template <class B>
 B minimum(const B& a, const B& b) {
-  if constexpr (std::is_arithmetic_v<B>) {
-    if constexpr (std::is_floating_point_v<B>)
-      if (a != a || b != b) return a + b;
-    return b < a ? b : a;
-  } else if constexpr (std::is_floating_point_v<typename B::value_type>) {
-    return xsimd::select(xsimd::isnan(a) || xsimd::isnan(b), a + b, xsimd::min(a, b));
-  } else {
-    return xsimd::min(a, b);
-  }
+  return detail::extremum<false>(a, b);
 }
 
 /// max(x, 0) with a NaN staying NaN (relu). x86's max instructions return their second operand when
