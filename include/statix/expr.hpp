@@ -32,6 +32,28 @@ namespace statix {
 
 class plan;  // eval/plan.hpp: nodes only pass it on
 
+/// How a node reaches its operands: the one classification the graph walks dispatch on (the
+/// derivative passes and their traits, autodiff/walk.hpp). A node declares it as `static constexpr
+/// node_kind kind`; one that reads no differentiable operand (a constant, a number, an index
+/// generator) declares nothing and is a `value`.
+enum class node_kind {
+  value,     // no operand a derivative flows through
+  leaf,      // a tensor's memory (leaf_expr): where variables are found
+  operands,  // a pack `args` and a rule per operand (map_expr, primitive_expr)
+  cast,      // `arg` in another dtype (cast_expr)
+  expand,    // `arg` read at the positions of a larger shape (expand_expr)
+  choice,    // `first` or `second`, picked when built (choose_expr)
+  sum,       // `terms` of one type (sum_list)
+  shared,    // a node read in several places, behind a handle (shared_expr)
+};
+template <class N>
+inline constexpr node_kind kind_of = [] {
+  if constexpr (requires { { N::kind } -> std::convertible_to<node_kind>; })
+    return N::kind;
+  else
+    return node_kind::value;
+}();
+
 template <class E>
 concept expression = requires {
   typename std::remove_cvref_t<E>::value_type;
@@ -289,6 +311,7 @@ auto leaf_over(const T* data, const shape_t<R>& shape) {
 template <dtype T, class Ext>
 struct leaf_expr {
   static constexpr bool is_statix_expression = true;
+  static constexpr node_kind kind = node_kind::leaf;
   using value_type = T;
   using extents_type = Ext;
   static constexpr std::size_t rank = Ext::rank;

@@ -52,6 +52,7 @@ struct map_expr {
   static_assert(elementwise_op<Op, typename Args::value_type...>,
                 "statix: an elementwise op needs `name` and `result_type<V...>` (see ops/elementwise.hpp)");
   static constexpr bool is_statix_expression = true;
+  static constexpr node_kind kind = node_kind::operands;
   using value_type = typename Op::template result_type<typename Args::value_type...>;
   using extents_type = broadcast_t<typename Args::extents_type...>;
   static constexpr std::size_t rank = extents_type::rank;

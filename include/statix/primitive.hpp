@@ -98,6 +98,7 @@ struct primitive_expr {
                 "statix: a primitive needs `name`, `value_type<...>`, `extents_type<...>`, `shape(...)` and "
                 "`compute(out, out_shape, plan, args...)` (see the concept `primitive` above)");
   static constexpr bool is_statix_expression = true;
+  static constexpr node_kind kind = node_kind::operands;
   using value_type = typename Prim::template value_type<typename Args::value_type...>;
   using extents_type = typename Prim::template extents_type<typename Args::extents_type...>;
   static constexpr std::size_t rank = extents_type::rank;
@@ -122,14 +123,8 @@ struct primitive_expr {
 
   /// Computes the value straight into `dst` (unless this plan has it already).
   void compute_root(value_type* dst, plan& p) const {
-    signature sig = plan::signature_of(*this);
-    if (auto known = p.find<primitive_expr>(sig)) {
-      std::copy_n(static_cast<const value_type*>(known.get()), size(), dst);
-      return;
-    }
-    compute(dst, p);
-    p.remember<primitive_expr>(std::move(sig), std::shared_ptr<const void>(std::shared_ptr<void>(), dst),
-                               p.temporary_destination() ? plan::seen_by::this_tree : plan::seen_by::all);
+    p.write_once(typeid(primitive_expr), plan::signature_of(*this), dst, size() * sizeof(value_type),
+                 [this](void* out, plan& q) { compute(static_cast<value_type*>(out), q); });
   }
 
   void identify(signature& s) const {
@@ -148,24 +143,21 @@ struct primitive_expr {
   }
 
   std::shared_ptr<const void> materialize(plan& p) const {
-    signature sig = plan::signature_of(*this);
-    if (auto known = p.find<primitive_expr>(sig)) return known;
     if constexpr (requires { Prim::row_blocked; }) {
       if (void* target = p.claim_target(extent)) {  // epilogue: compute into the destination by blocks of rows
+        signature sig = plan::signature_of(*this);
+        if (auto known = p.find(typeid(primitive_expr), sig)) return known;
         auto* dst = static_cast<value_type*>(target);
         ++evaluation_count<Prim>::value;
         plan operands = p.nested();
         p.set_producer(args.apply([&](const auto&... a) { return Prim::row_producer(dst, extent, operands, a...); }));
         std::shared_ptr<const void> value(std::shared_ptr<void>(), dst);
-        p.remember<primitive_expr>(std::move(sig), value, plan::seen_by::this_plan);
+        p.remember(typeid(primitive_expr), std::move(sig), value, plan::seen_by::this_plan);
         return value;
       }
     }
-    auto buffer = detail::shared_buffer<value_type>(size());
-    compute(buffer.get(), p);
-    std::shared_ptr<const void> value = std::move(buffer);
-    p.remember<primitive_expr>(std::move(sig), value);
-    return value;
+    return p.value_once(typeid(primitive_expr), plan::signature_of(*this), size() * sizeof(value_type),
+                        [this](void* out, plan& q) { compute(static_cast<value_type*>(out), q); });
   }
 };
 

@@ -87,6 +87,7 @@ class shared_node : public shared_base {
 template <class T, class Ext, int Order = 1>
 struct shared_expr {
   static constexpr bool is_statix_expression = true;
+  static constexpr node_kind kind = node_kind::shared;
   using value_type = T;
   using extents_type = Ext;
   static constexpr std::size_t rank = Ext::rank;

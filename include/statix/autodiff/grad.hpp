@@ -37,6 +37,7 @@
 #include "../shared.hpp"
 #include "sum_list.hpp"
 #include "symbolic.hpp"
+#include "walk.hpp"
 
 namespace statix {
 
@@ -50,11 +51,6 @@ struct jvp {
 }  // namespace op
 
 namespace autodiff {
-
-/// No contribution (a subtree that cannot read the variable).
-struct none {};
-template <class X>
-inline constexpr bool is_none = std::is_same_v<X, none>;
 
 /// The variable being differentiated for: its memory and shape.
 template <class T, class Ext>
@@ -72,71 +68,6 @@ auto variable_of(const X& x) {
   return variable<T, typename X::extents_type>{x.data(), x.shape()};
 }
 
-/// Can a value flow from a leaf of dtype T to this node through differentiable operations? With
-/// `Through` false the question stops at shared nodes (the reverse pass differentiates a shared node's
-/// operand once, on its own, with the sum of its adjoints); forward mode goes through them.
-template <class N, class T, bool Through = false>
-inline constexpr bool carries = false;
-template <class T, class Ext, bool Through>
-inline constexpr bool carries<leaf_expr<T, Ext>, T, Through> = floating_dtype<T>;
-template <class Op, class... A, class T, bool Through>
-inline constexpr bool carries<map_expr<Op, A...>, T, Through> =
-    floating_dtype<typename map_expr<Op, A...>::value_type> && (carries<A, T, Through> || ...);
-template <class P, class... A, class T, bool Through>
-inline constexpr bool carries<primitive_expr<P, A...>, T, Through> =
-    floating_dtype<typename primitive_expr<P, A...>::value_type> && (carries<A, T, Through> || ...);
-template <class U, class X, class T, bool Through>
-inline constexpr bool carries<cast_expr<U, X>, T, Through> =
-    floating_dtype<U>&& floating_dtype<typename X::value_type>&& carries<X, T, Through>;
-template <class Ext, class X, class T, bool Through>
-inline constexpr bool carries<expand_expr<Ext, X>, T, Through> = carries<X, T, Through>;
-template <class A, class B, class T, bool Through>
-inline constexpr bool carries<choose_expr<A, B>, T, Through> = carries<A, T, Through> || carries<B, T, Through>;
-template <class C, class T, bool Through>
-inline constexpr bool carries<sum_list<C>, T, Through> = carries<C, T, Through>;
-template <class U, class Ext, int K, class T>
-inline constexpr bool carries<shared_expr<U, Ext, K>, T, true> = floating_dtype<U>;  // known at run time
-
-/// Can an adjoint flow from this node to a shared node inside it (without crossing another one)?
-template <class N>
-inline constexpr bool reaches_shared = false;
-template <class U, class Ext, int K>
-inline constexpr bool reaches_shared<shared_expr<U, Ext, K>> = floating_dtype<U>;
-template <class Op, class... A>
-inline constexpr bool reaches_shared<map_expr<Op, A...>> = floating_dtype<typename map_expr<Op, A...>::value_type> &&
-                                                           (reaches_shared<A> || ...);
-template <class P, class... A>
-inline constexpr bool reaches_shared<primitive_expr<P, A...>> =
-    floating_dtype<typename primitive_expr<P, A...>::value_type> && (reaches_shared<A> || ...);
-template <class U, class X>
-inline constexpr bool reaches_shared<cast_expr<U, X>> =
-    floating_dtype<U>&& floating_dtype<typename X::value_type>&& reaches_shared<X>;
-template <class Ext, class X>
-inline constexpr bool reaches_shared<expand_expr<Ext, X>> = reaches_shared<X>;
-template <class A, class B>
-inline constexpr bool reaches_shared<choose_expr<A, B>> = reaches_shared<A> || reaches_shared<B>;
-template <class C>
-inline constexpr bool reaches_shared<sum_list<C>> = reaches_shared<C>;
-
-/// The highest derivative order of the shared nodes an adjoint can reach from this node (0: none). A
-/// gradient through them may be differentiated one time less, and what a derivative pass erases is
-/// compiled for that many derivatives and no more.
-template <class N>
-inline constexpr int shared_order = 0;
-template <class U, class Ext, int K>
-inline constexpr int shared_order<shared_expr<U, Ext, K>> = K;
-template <class Op, class... A>
-inline constexpr int shared_order<map_expr<Op, A...>> = std::max({0, shared_order<A>...});
-template <class P, class... A>
-inline constexpr int shared_order<primitive_expr<P, A...>> = std::max({0, shared_order<A>...});
-template <class U, class X>
-inline constexpr int shared_order<cast_expr<U, X>> = shared_order<X>;
-template <class Ext, class X>
-inline constexpr int shared_order<expand_expr<Ext, X>> = shared_order<X>;
-template <class A, class B>
-inline constexpr int shared_order<choose_expr<A, B>> = std::max(shared_order<A>, shared_order<B>);
-template <class C>
-inline constexpr int shared_order<sum_list<C>> = shared_order<C>;
 /// The order of an adjoint arriving at a node of order `target` from a reader of order `reader`.
 constexpr int adjoint_order(int target, int reader) {
   return std::max(0, std::min(target, reader) - 1);
@@ -258,12 +189,6 @@ struct unbroadcast_operand<I, G, X, std::tuple<Others...>> {
       "with respect to the view, or reshape with sx::reshape");
 }
 
-/// Nodes whose operands are a pack (`args`): map_expr and primitive_expr.
-template <class N>
-concept has_operands = requires(const N& node) {
-  node.args;
-};
-
 /// Is this leaf (a possible match) the variable? Another view of its memory is an error.
 template <match How, class Leaf, class V>
 bool is_variable(const Leaf& leaf, const V& var) {
@@ -297,94 +222,106 @@ auto operand_adjoint(const Node& node, const G& g, const A&... a) {
   }
 }
 
+/// The edges of the reverse passes (`reverse` and `deposit`), which hand an adjoint down a tree: to
+/// operand I by its node's rule (broadcasting undone), to a cast's operand in the operand's dtype, to
+/// an expansion's operand with what it broadcast summed out. A state `s` holds the adjoint arriving
+/// at the node (`s.adjoint`); `s.with(g)` is the same walk with adjoint g.
+template <class Pass>
+struct adjoint_edges {
+  template <std::size_t I, class Node, class S, class Down, class... A>
+  static auto operand(const Node& node, const S& s, Down down, const A&... a) {
+    const auto& x = nth<I>(a...);
+    if constexpr (!Pass::template flows<std::remove_cvref_t<decltype(x)>, S>)
+      return Pass::nothing(s);  // the rule is not even instantiated
+    else
+      return down(x, s.with(operand_adjoint<I>(node, s.adjoint, a...)));
+  }
+  template <class U, class X, class S, class Down>
+  static auto cast(const cast_expr<U, X>& node, const S& s, Down down) {
+    using G = std::remove_cvref_t<decltype(s.adjoint)>;
+    return down(node.arg, s.with(cast_expr<typename X::value_type, G>{s.adjoint}));
+  }
+  template <class Ext, class X, class S, class Down>
+  static auto expand(const expand_expr<Ext, X>& node, const S& s, Down down) {
+    // The expanded operand is the only one: any extent the expansion changed was broadcast.
+    using G = std::remove_cvref_t<decltype(s.adjoint)>;
+    return down(node.arg, s.with(unbroadcast<typename X::extents_type, G, Ext>(s.adjoint, node.arg.shape())));
+  }
+};
+
 /// The reverse pass inside one tree (the loss above its shared nodes, or a shared node's operand):
 /// `visit(node, g, var)` is the contribution to var's gradient of the subtree `node` whose adjoint
 /// is g (with node's shape), or none. It stops at shared nodes: what reaches them is collected by
 /// `deposit` and summed before their operands are walked (see `gradients`).
-struct reverse {
+struct reverse : adjoint_edges<reverse> {
+  template <class G, class V>
+  struct state {
+    using variable_type = V;
+    const G& adjoint;
+    const V& var;
+    template <class H>
+    state<H, V> with(const H& h) const {
+      return {h, var};
+    }
+  };
+
   template <class N, class G, class V>
   static auto visit(const N& node, const G& g, const V& var) {
-    using T = typename V::value_type;
-    if constexpr (!carries<N, T>) {
-      static_cast<void>(node), static_cast<void>(g), static_cast<void>(var);
-      return none{};
-    } else {
-      return step(node, g, var);
-    }
+    return walk<reverse>(node, state<G, V>{g, var});
   }
 
-  template <class T, class Ext, class G, class V>
-  static auto step(const leaf_expr<T, Ext>& leaf, const G& g, const V& var) {
-    using VE = typename V::extents_type;
+  template <class N, class S>
+  static constexpr bool flows = carries<N, typename S::variable_type::value_type>;
+  template <class S>
+  static none nothing(const S&) {
+    return {};
+  }
+  template <class... C>
+  static auto join(C... contributions) {
+    return sum_of(std::move(contributions)...);
+  }
+
+  template <class T, class Ext, class S>
+  static auto leaf(const leaf_expr<T, Ext>& leaf, const S& s) {
+    const auto& var = s.var;
+    using VE = typename S::variable_type::extents_type;
     constexpr match how = leaf_match<Ext, VE>();
     if constexpr (how == match::no) {
       if (overlaps(leaf.memory(), var.memory())) throw_view_of_variable();
       return none{};
     } else {
-      using choice = choose_expr<decltype(reshaped_to<how, VE>(g, var.shape)), constant_expr<T, VE>>;
+      using choice = choose_expr<decltype(reshaped_to<how, VE>(s.adjoint, var.shape)), constant_expr<T, VE>>;
       if (!is_variable<how>(leaf, var)) return choice::pick_second(sym::zeros<T, VE>(var.shape));
-      return choice::pick_first(reshaped_to<how, VE>(g, var.shape));
+      return choice::pick_first(reshaped_to<how, VE>(s.adjoint, var.shape));
     }
   }
 
-  /// map_expr and primitive_expr: the sum of what reaches the variable through each operand.
-  template <class N, class G, class V>
-    requires has_operands<N>
-  static auto step(const N& node, const G& g, const V& var) {
-    return node.args.apply(
-        [&](const auto&... a) { return operands(node, g, var, std::make_index_sequence<sizeof...(a)>{}, a...); });
-  }
-  template <class Node, class G, class V, std::size_t... I, class... A>
-  static auto operands(const Node& node, const G& g, const V& var, std::index_sequence<I...>, const A&... a) {
-    return sum_of(operand<I>(node, g, var, a...)...);
-  }
-  template <std::size_t I, class Node, class G, class V, class... A>
-  static auto operand(const Node& node, const G& g, const V& var, const A&... a) {
-    const auto& x = nth<I>(a...);
-    if constexpr (!carries<std::remove_cvref_t<decltype(x)>, typename V::value_type>)
-      return none{};
-    else
-      return visit(x, operand_adjoint<I>(node, g, a...), var);
-  }
-
-  template <class U, class X, class G, class V>
-  static auto step(const cast_expr<U, X>& node, const G& g, const V& var) {
-    using From = typename X::value_type;
-    return visit(node.arg, cast_expr<From, G>{g}, var);
-  }
-
-  template <class Ext, class X, class G, class V>
-  static auto step(const expand_expr<Ext, X>& node, const G& g, const V& var) {
-    // The expanded operand is the only one: any extent the expansion changed was broadcast.
-    return visit(node.arg, unbroadcast<typename X::extents_type, G, Ext>(g, node.arg.shape()), var);
-  }
-
-  template <class A, class B, class G, class V>
-  static auto step(const choose_expr<A, B>& node, const G& g, const V& var) {
-    using T = typename V::value_type;
-    using VE = typename V::extents_type;
+  template <class A, class B, class S, class Down>
+  static auto choice(const choose_expr<A, B>& node, const S& s, Down down) {
+    using T = typename S::variable_type::value_type;
+    using VE = typename S::variable_type::extents_type;
     auto or_zeros = [&](auto c) {
       if constexpr (is_none<decltype(c)>)
-        return sym::zeros<T, VE>(var.shape);
+        return sym::zeros<T, VE>(s.var.shape);
       else
         return c;
     };
-    using CA = decltype(or_zeros(visit(*node.first, g, var)));
-    using CB = decltype(or_zeros(visit(*node.second, g, var)));
-    if (node.first) return choose_expr<CA, CB>::pick_first(or_zeros(visit(*node.first, g, var)));
-    return choose_expr<CA, CB>::pick_second(or_zeros(visit(*node.second, g, var)));
+    using CA = decltype(or_zeros(down(*node.first, s)));
+    using CB = decltype(or_zeros(down(*node.second, s)));
+    if (node.first) return choose_expr<CA, CB>::pick_first(or_zeros(down(*node.first, s)));
+    return choose_expr<CA, CB>::pick_second(or_zeros(down(*node.second, s)));
   }
 
   /// Every term of a sum has the sum's adjoint.
-  template <class C, class G, class V>
-  static auto step(const sum_list<C>& node, const G& g, const V& var) {
-    using R = decltype(visit(std::declval<const C&>(), g, var));
+  template <class C, class S, class Down>
+  static auto sum(const sum_list<C>& node, const S& s, Down down) {
+    using R = decltype(down(std::declval<const C&>(), s));
     if constexpr (is_none<R>) {
       return none{};
     } else {
-      sum_list<R> out{{}, var.shape};
+      sum_list<R> out{{}, s.var.shape};
       out.terms.reserve(node.terms.size());
-      for (const C& t : node.terms) out.terms.push_back(visit(t, g, var));
+      for (const C& t : node.terms) out.terms.push_back(down(t, s));
       return out;
     }
   }
@@ -427,65 +364,53 @@ void append(arrivals<E...>& into, arrivals<E...> more) {
 
 /// The walk that collects adjoints at shared nodes: `visit(node, g)` hands g down through node's
 /// tree as `reverse` does, and returns what arrives at the shared nodes it reaches (not crossing them).
-struct deposit {
+struct deposit : adjoint_edges<deposit> {
+  template <class G>
+  struct state {
+    const G& adjoint;
+    template <class H>
+    state<H> with(const H& h) const {
+      return {h};
+    }
+  };
+
   template <class N, class G>
   static auto visit(const N& node, const G& g) {
-    if constexpr (!reaches_shared<N>) {
-      static_cast<void>(node), static_cast<void>(g);
-      return arrivals<>{};
-    } else {
-      return step(node, g);
-    }
+    return walk<deposit>(node, state<G>{g});
   }
 
-  template <class U, class Ext, int K, class G>
-  static auto step(const shared_expr<U, Ext, K>& node, const G& g) {
+  template <class N, class S>
+  static constexpr bool flows = reaches_shared<N>;
+  template <class S>
+  static arrivals<> nothing(const S&) {
+    return {};
+  }
+  template <class... A>
+  static auto join(A... a) {
+    return concat_all(std::move(a)...);
+  }
+
+  template <class U, class Ext, int K, class S>
+  static auto shared(const shared_expr<U, Ext, K>& node, const S& s) {
+    using G = std::remove_cvref_t<decltype(s.adjoint)>;
     arrivals<arrival<shared_expr<U, Ext, K>, G>> out;
-    detail::item<0>(out.lists).push_back({node, g});
+    detail::item<0>(out.lists).push_back({node, s.adjoint});
     return out;
   }
-
-  template <class N, class G>
-    requires has_operands<N>
-  static auto step(const N& node, const G& g) {
-    return node.args.apply([&](const auto&... a) {
-      return [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return concat_all(operand<I>(node, g, a...)...);
-      }
-      (std::index_sequence_for<decltype(a)...>{});
-    });
-  }
-  template <std::size_t I, class Node, class G, class... A>
-  static auto operand(const Node& node, const G& g, const A&... a) {
-    const auto& x = nth<I>(a...);
-    if constexpr (!reaches_shared<std::remove_cvref_t<decltype(x)>>)
-      return arrivals<>{};
-    else
-      return visit(x, operand_adjoint<I>(node, g, a...));
-  }
-
-  template <class U, class X, class G>
-  static auto step(const cast_expr<U, X>& node, const G& g) {
-    return visit(node.arg, cast_expr<typename X::value_type, G>{g});
-  }
-  template <class Ext, class X, class G>
-  static auto step(const expand_expr<Ext, X>& node, const G& g) {
-    return visit(node.arg, unbroadcast<typename X::extents_type, G, Ext>(g, node.arg.shape()));
-  }
-  template <class A, class B, class G>
-  static auto step(const choose_expr<A, B>& node, const G& g) {
-    decltype(visit(*node.first, g)) from_first;
-    decltype(visit(*node.second, g)) from_second;
+  template <class A, class B, class S, class Down>
+  static auto choice(const choose_expr<A, B>& node, const S& s, Down down) {
+    decltype(down(*node.first, s)) from_first;
+    decltype(down(*node.second, s)) from_second;
     if (node.first)
-      from_first = visit(*node.first, g);
+      from_first = down(*node.first, s);
     else
-      from_second = visit(*node.second, g);
+      from_second = down(*node.second, s);
     return concat(std::move(from_first), std::move(from_second));
   }
-  template <class C, class G>
-  static auto step(const sum_list<C>& node, const G& g) {
-    decltype(visit(std::declval<const C&>(), g)) out;
-    for (const C& t : node.terms) append(out, visit(t, g));
+  template <class C, class S, class Down>
+  static auto sum(const sum_list<C>& node, const S& s, Down down) {
+    decltype(down(std::declval<const C&>(), s)) out;
+    for (const C& t : node.terms) append(out, down(t, s));
     return out;
   }
 };
@@ -494,20 +419,10 @@ struct deposit {
 struct shared_children {
   template <class N>
   static void visit(const N& node, std::vector<shared_base::handle>& out) {
-    if constexpr (is_shared<N>) {
+    if constexpr (kind_of<N> == node_kind::shared)
       out.push_back(node.node);
-    } else if constexpr (has_operands<N>) {
-      node.args.apply([&](const auto&... a) { (visit(a, out), ...); });
-    } else if constexpr (requires { node.arg; }) {
-      visit(node.arg, out);
-    } else if constexpr (requires {
-                           node.first;
-                           node.second;
-                         }) {
-      node.first ? visit(*node.first, out) : visit(*node.second, out);
-    } else if constexpr (requires { node.terms; }) {
-      for (const auto& t : node.terms) visit(t, out);
-    }
+    else
+      for_each_operand(node, [&out](const auto& x) { visit(x, out); });
   }
 };
 
@@ -519,45 +434,54 @@ struct tangent_memo {
 };
 
 /// The forward pass: `visit(node, var, dx, memo)` is the derivative of `node` along dx (a tangent of
-/// var's shape), with node's shape, or none.
+/// var's shape), with node's shape, or none. The same walk as the reverse passes, the other way: each
+/// operand's tangent is pushed through its node's rule.
 struct forward {
+  template <class V, class D>
+  struct state {
+    using variable_type = V;
+    const V& var;
+    const D& dx;
+    tangent_memo& memo;
+  };
+
   template <class N, class V, class D>
   static auto visit(const N& node, const V& var, const D& dx, tangent_memo& memo) {
-    if constexpr (!carries<N, typename V::value_type, true>) {
-      static_cast<void>(node), static_cast<void>(var), static_cast<void>(dx), static_cast<void>(memo);
-      return none{};
-    } else {
-      return step(node, var, dx, memo);
-    }
+    return walk<forward>(node, state<V, D>{var, dx, memo});
   }
 
-  template <class T, class Ext, class V, class D>
-  static auto step(const leaf_expr<T, Ext>& leaf, const V& var, const D& dx, tangent_memo&) {
-    constexpr match how = leaf_match<Ext, typename V::extents_type>();
+  template <class N, class S>
+  static constexpr bool flows = carries<N, typename S::variable_type::value_type, true>;
+  template <class S>
+  static none nothing(const S&) {
+    return {};
+  }
+  template <class... C>
+  static auto join(C... tangents) {
+    return sum_of(std::move(tangents)...);
+  }
+
+  template <class T, class Ext, class S>
+  static auto leaf(const leaf_expr<T, Ext>& leaf, const S& s) {
+    constexpr match how = leaf_match<Ext, typename S::variable_type::extents_type>();
     if constexpr (how == match::no) {
-      if (overlaps(leaf.memory(), var.memory())) throw_view_of_variable();
+      if (overlaps(leaf.memory(), s.var.memory())) throw_view_of_variable();
       return none{};
     } else {
-      using choice = choose_expr<decltype(reshaped_to<how, Ext>(dx, leaf.shape())), constant_expr<T, Ext>>;
-      if (!is_variable<how>(leaf, var)) return choice::pick_second(sym::zeros<T, Ext>(leaf.shape()));
-      return choice::pick_first(reshaped_to<how, Ext>(dx, leaf.shape()));
+      using choice = choose_expr<decltype(reshaped_to<how, Ext>(s.dx, leaf.shape())), constant_expr<T, Ext>>;
+      if (!is_variable<how>(leaf, s.var)) return choice::pick_second(sym::zeros<T, Ext>(leaf.shape()));
+      return choice::pick_first(reshaped_to<how, Ext>(s.dx, leaf.shape()));
     }
   }
 
-  template <class N, class V, class D>
-    requires has_operands<N>
-  static auto step(const N& node, const V& var, const D& dx, tangent_memo& memo) {
-    return node.args.apply([&](const auto&... a) {
-      return operands(node, var, dx, memo, std::make_index_sequence<sizeof...(a)>{}, a...);
-    });
-  }
-  template <class Node, class V, class D, std::size_t... I, class... A>
-  static auto operands(const Node& node, const V& var, const D& dx, tangent_memo& memo, std::index_sequence<I...>,
-                       const A&... a) {
-    return sum_of(operand<I>(node, visit(nth<I>(a...), var, dx, memo), a...)...);
-  }
-  template <std::size_t I, class Node, class Tangent, class... A>
-  static auto operand(const Node& node, const Tangent& t, const A&... a) {
+  /// A shared node's tangent is derived once (through its operand) and shared by every reader.
+  template <class U, class Ext, int K, class S>
+  static auto shared(const shared_expr<U, Ext, K>& node, const S& s);
+
+  template <std::size_t I, class Node, class S, class Down, class... A>
+  static auto operand(const Node& node, const S& s, Down down, const A&... a) {
+    const auto t = down(nth<I>(a...), s);
+    using Tangent = std::remove_cvref_t<decltype(t)>;
     if constexpr (is_none<Tangent>) {
       return none{};
     } else if constexpr (requires { typename Node::op_type; }) {  // pointwise: the partial rule pushes too
@@ -575,26 +499,26 @@ struct forward {
     }
   }
 
-  template <class U, class X, class V, class D>
-  static auto step(const cast_expr<U, X>& node, const V& var, const D& dx, tangent_memo& memo) {
-    auto t = visit(node.arg, var, dx, memo);
+  template <class U, class X, class S, class Down>
+  static auto cast(const cast_expr<U, X>& node, const S& s, Down down) {
+    auto t = down(node.arg, s);
     if constexpr (is_none<decltype(t)>)
       return none{};
     else
       return cast_expr<U, decltype(t)>{std::move(t)};
   }
 
-  template <class Ext, class X, class V, class D>
-  static auto step(const expand_expr<Ext, X>& node, const V& var, const D& dx, tangent_memo& memo) {
-    auto t = visit(node.arg, var, dx, memo);
+  template <class Ext, class X, class S, class Down>
+  static auto expand(const expand_expr<Ext, X>& node, const S& s, Down down) {
+    auto t = down(node.arg, s);
     if constexpr (is_none<decltype(t)>)
       return none{};
     else
       return expand_expr<Ext, decltype(t)>(std::move(t), node.shape());
   }
 
-  template <class A, class B, class V, class D>
-  static auto step(const choose_expr<A, B>& node, const V& var, const D& dx, tangent_memo& memo) {
+  template <class A, class B, class S, class Down>
+  static auto choice(const choose_expr<A, B>& node, const S& s, Down down) {
     using T = typename choose_expr<A, B>::value_type;
     auto or_zeros = [&node](auto t) {
       if constexpr (is_none<decltype(t)>)
@@ -602,27 +526,23 @@ struct forward {
       else
         return t;
     };
-    using TA = decltype(or_zeros(visit(*node.first, var, dx, memo)));
-    using TB = decltype(or_zeros(visit(*node.second, var, dx, memo)));
-    if (node.first) return choose_expr<TA, TB>::pick_first(or_zeros(visit(*node.first, var, dx, memo)));
-    return choose_expr<TA, TB>::pick_second(or_zeros(visit(*node.second, var, dx, memo)));
+    using TA = decltype(or_zeros(down(*node.first, s)));
+    using TB = decltype(or_zeros(down(*node.second, s)));
+    if (node.first) return choose_expr<TA, TB>::pick_first(or_zeros(down(*node.first, s)));
+    return choose_expr<TA, TB>::pick_second(or_zeros(down(*node.second, s)));
   }
 
-  template <class C, class V, class D>
-  static auto step(const sum_list<C>& node, const V& var, const D& dx, tangent_memo& memo) {
-    using R = decltype(visit(std::declval<const C&>(), var, dx, memo));
+  template <class C, class S, class Down>
+  static auto sum(const sum_list<C>& node, const S& s, Down down) {
+    using R = decltype(down(std::declval<const C&>(), s));
     if constexpr (is_none<R>) {
       return none{};
     } else {
       sum_list<R> out{{}, node.extent};
-      for (const C& t : node.terms) out.terms.push_back(visit(t, var, dx, memo));
+      for (const C& t : node.terms) out.terms.push_back(down(t, s));
       return out;
     }
   }
-
-  /// A shared node's tangent is derived once (through its operand) and shared by every reader.
-  template <class U, class Ext, int K, class V, class D>
-  static auto step(const shared_expr<U, Ext, K>& node, const V& var, const D& dx, tangent_memo& memo);
 };
 
 /// A contribution as the gradient of a variable: zeros when there is none.
@@ -677,27 +597,20 @@ class shared_operand final : public shared_node<typename X::value_type, X::rank>
     if constexpr (lowers_to_memory) {
       return operand_.template lower<false>(p).data;
     } else {
-      signature sig = plan::signature_of(*this);
-      if (auto known = p.find<shared_base>(sig)) return static_cast<const T*>(known.get());
-      auto buffer = detail::shared_buffer<T>(element_count(this->shape()));
-      evaluate_into(buffer.get(), operand_, p.nested_for_kept_buffer());
-      const T* v = buffer.get();
-      p.remember<shared_base>(std::move(sig), std::move(buffer));
-      return v;
+      return static_cast<const T*>(
+          p.value_once(typeid(shared_base), plan::signature_of(*this), element_count(this->shape()) * sizeof(T),
+                       [this](void* out, plan& q) {
+                         evaluate_into(static_cast<T*>(out), operand_, q.nested_for_kept_buffer());
+                       })
+              .get());
     }
   }
   bool write_whole(T* dst, plan& p) const override {
     if constexpr (lowers_to_memory) {
       return detail::whole_value<X>::write(operand_, dst, this->shape(), p);
     } else {
-      signature sig = plan::signature_of(*this);
-      if (auto known = p.find<shared_base>(sig)) {
-        std::copy_n(static_cast<const T*>(known.get()), element_count(this->shape()), dst);
-        return true;
-      }
-      evaluate_into(dst, operand_, p.nested());
-      p.remember<shared_base>(std::move(sig), std::shared_ptr<const void>(std::shared_ptr<void>(), dst),
-                              p.temporary_destination() ? plan::seen_by::this_tree : plan::seen_by::all);
+      p.write_once(typeid(shared_base), plan::signature_of(*this), dst, element_count(this->shape()) * sizeof(T),
+                   [this](void* out, plan& q) { evaluate_into(static_cast<T*>(out), operand_, q.nested()); });
       return true;
     }
   }
@@ -807,16 +720,16 @@ auto erase(G g) {
     return std::shared_ptr<const shared_node<T, R>>(std::make_shared<const shared_operand<G, Order>>(std::move(g)));
 }
 
-template <class U, class Ext, int K, class V, class D>
-auto forward::step(const shared_expr<U, Ext, K>& node, const V& var, const D& dx, tangent_memo& memo) {
-  using T = typename V::value_type;
-  for (const auto& [key, value] : memo.known)
+template <class U, class Ext, int K, class S>
+auto forward::shared(const shared_expr<U, Ext, K>& node, const S& s) {
+  using T = typename S::variable_type::value_type;
+  for (const auto& [key, value] : s.memo.known)
     if (key == node.node.get())
       return shared_expr<U, Ext, K>{std::static_pointer_cast<const shared_node<U, Ext::rank>>(value)};
-  if (!memo.direction) memo.direction = erase<0>(sym::reshape_as<extents<dyn>>(dx, shape_t<1>{var.size()}));
-  shared_base::handle t = node.node->tangent(flat_variable<T>{var.data, var.size()}, memo.direction, memo);
+  if (!s.memo.direction) s.memo.direction = erase<0>(sym::reshape_as<extents<dyn>>(s.dx, shape_t<1>{s.var.size()}));
+  shared_base::handle t = node.node->tangent(flat_variable<T>{s.var.data, s.var.size()}, s.memo.direction, s.memo);
   if (!t) t = erase<0>(sym::zeros<U, Ext>(node.shape()));
-  memo.known.emplace_back(node.node.get(), t);
+  s.memo.known.emplace_back(node.node.get(), t);
   return shared_expr<U, Ext, K>{std::static_pointer_cast<const shared_node<U, Ext::rank>>(t)};
 }
 

@@ -15,6 +15,7 @@ namespace statix {
 template <class C>
 struct sum_list {
   static constexpr bool is_statix_expression = true;
+  static constexpr node_kind kind = node_kind::sum;
   using value_type = typename C::value_type;
   using extents_type = typename C::extents_type;
   static constexpr std::size_t rank = extents_type::rank;
@@ -68,9 +69,12 @@ struct sum_list {
 
  private:
   const value_type* materialize(plan& p) const {
-    signature sig = plan::signature_of(*this);
-    if (auto known = p.find<sum_list>(sig)) return static_cast<const value_type*>(known.get());
-    auto buffer = detail::shared_buffer<value_type>(size());
+    return static_cast<const value_type*>(
+        p.value_once(typeid(sum_list), plan::signature_of(*this), size() * sizeof(value_type),
+                     [this](void* out, plan& q) { add_terms(static_cast<value_type*>(out), q); })
+            .get());
+  }
+  void add_terms(value_type* out, plan& p) const {
     bool first = true;
     for (const C& t : terms) {
       if (detail::whole_value<C>::is_zero(t)) continue;
@@ -78,17 +82,13 @@ struct sum_list {
       // buffer and remember it there; the terms added next change the buffer, so that memory must be
       // forgotten with the statement's own plan (a temporary destination).
       if (first)
-        execute_in(p.nested_for_buffer(),
-                   statement<value_type, dyn_extents<rank>, assign_kind::set, C>{buffer.get(), extent, t});
+        execute_in(p.nested_for_buffer(), statement<value_type, dyn_extents<rank>, assign_kind::set, C>{out, extent, t});
       else
         execute_in(p.nested_for_kept_buffer(),
-                   statement<value_type, dyn_extents<rank>, assign_kind::add, C>{buffer.get(), extent, t});
+                   statement<value_type, dyn_extents<rank>, assign_kind::add, C>{out, extent, t});
       first = false;
     }
-    if (first) std::fill_n(buffer.get(), size(), value_type(0));
-    const value_type* value = buffer.get();
-    p.remember<sum_list>(std::move(sig), std::move(buffer));
-    return value;
+    if (first) std::fill_n(out, size(), value_type(0));
   }
 };
 

@@ -41,6 +41,7 @@ struct cos;
 template <class Ext, class X>
 struct expand_expr {
   static constexpr bool is_statix_expression = true;
+  static constexpr node_kind kind = node_kind::expand;
   using value_type = typename X::value_type;
   using extents_type = Ext;
   static constexpr std::size_t rank = Ext::rank;
@@ -122,6 +123,7 @@ struct chosen_expr {
 template <class A, class B>
 struct choose_expr {
   static constexpr bool is_statix_expression = true;
+  static constexpr node_kind kind = node_kind::choice;
   using value_type = typename A::value_type;
   using extents_type = typename A::extents_type;
   static constexpr std::size_t rank = A::rank;

@@ -22,6 +22,30 @@
 
 namespace statix {
 
+class plan;
+
+namespace detail {
+/// A non-owning reference to a callable: how the planner's shared code calls back into a node's typed
+/// code without being a template itself.
+template <class Signature>
+class function_ref;
+template <class R, class... Args>
+class function_ref<R(Args...)> {
+ public:
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, function_ref>)
+  function_ref(F&& f)
+      : object_(const_cast<void*>(static_cast<const void*>(&f))), call_([](void* o, Args... a) -> R {  // NOLINT: implicit, as a function
+          return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<Args>(a)...);
+        }) {}
+  R operator()(Args... a) const { return call_(object_, std::forward<Args>(a)...); }
+
+ private:
+  void* object_;
+  R (*call_)(void*, Args...);
+};
+}  // namespace detail
+
 /// How many times each materializing primitive has run on this thread: what tests use to prove that a
 /// value is computed once. Counting costs one increment per materialization, never per element.
 template <class Primitive>
@@ -74,14 +98,14 @@ class plan {
   /// The value of a node identical to `node` computed earlier in this plan (or an enclosing one), or null.
   template <class Node>
   std::shared_ptr<const void> find(const Node& node) const {
-    return find<Node>(signature_of(node));
+    return find(typeid(Node), signature_of(node));
   }
-  /// The same, for a node whose signature the caller has computed (and will pass to remember).
-  template <class Node>
-  std::shared_ptr<const void> find(const signature& sig) const {
+  /// The same, for a node of type `type` whose signature the caller has computed (and will pass to
+  /// remember). Not a template: one copy for every node type.
+  std::shared_ptr<const void> find(const std::type_info& type, const signature& sig) const {
     for (const plan* p = this; p != nullptr; p = p->parent_)
       for (const entry& e : p->entries_)
-        if (e.sig == sig && *e.type == typeid(Node) && (p == this || e.seen != seen_by::this_plan)) return e.value;
+        if (e.sig == sig && *e.type == type && (p == this || e.seen != seen_by::this_plan)) return e.value;
     return nullptr;
   }
   /// Who sees a remembered value: the whole tree of plans (a buffer the root plan owns, or memory that
@@ -89,12 +113,37 @@ class plan {
   /// only (an epilogue's destination: filled block by block while this plan's loop runs, so an operand
   /// evaluated before the loop, in a nested plan, must not read it).
   enum class seen_by { all, this_tree, this_plan };
-  /// Keeps the value of a node of type Node whose signature is `sig` (from signature_of).
-  template <class Node>
-  void remember(signature sig, std::shared_ptr<const void> value, seen_by seen = seen_by::all) {
+  /// Keeps the value of a node of type `type` whose signature is `sig` (from signature_of).
+  void remember(const std::type_info& type, signature sig, std::shared_ptr<const void> value,
+                seen_by seen = seen_by::all) {
     plan* home = this;
     while (seen == seen_by::all && home->parent_ != nullptr) home = home->parent_;
-    home->entries_.push_back({&typeid(Node), std::move(sig), std::move(value), seen});
+    home->entries_.push_back({&type, std::move(sig), std::move(value), seen});
+  }
+
+  /// The value of a node computed once per plan tree (type, signature): the one computed earlier, else
+  /// `compute(buffer, *this)`'s into a new buffer of `bytes`, kept by the root plan. The part every
+  /// materializing node shares, compiled once rather than once per node type.
+  std::shared_ptr<const void> value_once(const std::type_info& type, signature sig, std::size_t bytes,
+                                         detail::function_ref<void(void*, plan&)> compute) {
+    if (auto known = find(type, sig)) return known;
+    auto [memory, deleter] = detail::allocate_bytes(bytes);
+    std::shared_ptr<void> buffer(memory, deleter);
+    compute(memory, *this);
+    remember(type, std::move(sig), buffer);
+    return buffer;
+  }
+  /// Writes that value into `dst` of `bytes`: a copy of the one computed earlier, else computed straight
+  /// into dst (and remembered there for as long as dst is valid to this plan's readers).
+  void write_once(const std::type_info& type, signature sig, void* dst, std::size_t bytes,
+                  detail::function_ref<void(void*, plan&)> compute) {
+    if (auto known = find(type, sig)) {
+      std::memcpy(dst, known.get(), bytes);
+      return;
+    }
+    compute(dst, *this);
+    remember(type, std::move(sig), std::shared_ptr<const void>(std::shared_ptr<void>(), dst),
+             temporary_destination() ? seen_by::this_tree : seen_by::all);
   }
 
   template <class Node>

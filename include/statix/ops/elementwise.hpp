@@ -320,6 +320,7 @@ auto where(M&& mask, A&& a, B&& b) {
 template <dtype U, class X>
 struct cast_expr {
   static constexpr bool is_statix_expression = true;
+  static constexpr node_kind kind = node_kind::cast;
   using value_type = U;
   using extents_type = typename X::extents_type;
   static constexpr std::size_t rank = extents_type::rank;
