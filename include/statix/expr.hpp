@@ -48,7 +48,9 @@ enum class node_kind {
 };
 template <class N>
 inline constexpr node_kind kind_of = [] {
-  if constexpr (requires { { N::kind } -> std::convertible_to<node_kind>; })
+  if constexpr (requires {
+                  { N::kind } -> std::convertible_to<node_kind>;
+                })
     return N::kind;
   else
     return node_kind::value;

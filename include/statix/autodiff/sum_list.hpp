@@ -82,7 +82,8 @@ struct sum_list {
       // buffer and remember it there; the terms added next change the buffer, so that memory must be
       // forgotten with the statement's own plan (a temporary destination).
       if (first)
-        execute_in(p.nested_for_buffer(), statement<value_type, dyn_extents<rank>, assign_kind::set, C>{out, extent, t});
+        execute_in(p.nested_for_buffer(),
+                   statement<value_type, dyn_extents<rank>, assign_kind::set, C>{out, extent, t});
       else
         execute_in(p.nested_for_kept_buffer(),
                    statement<value_type, dyn_extents<rank>, assign_kind::add, C>{out, extent, t});
