@@ -165,6 +165,17 @@ BOOST_AUTO_TEST_CASE(max_and_average_odd_sizes) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(max_pooling_2x2_rows_at_every_register_tail) {
+  // Rows of ow windows read 2 ow values of two rows each: ow around one and two registers of windows
+  // (8 and 16 lanes of float, 4 and 8 of double) covers whole blocks, half-register tails and both.
+  for (std::size_t ow : {1u, 3u, 4u, 5u, 7u, 8u, 9u, 12u, 15u, 16u, 17u, 24u, 31u, 32u, 33u, 40u}) {
+    check_pool<2, 2, true, float>(5, 2 * ow + ow % 2);
+    check_pool<2, 2, true, double>(4, 2 * ow + ow % 2);
+    check_pool<2, 2, true, float>(3, 2 * ow, true);
+    check_pool<2, 2, true, double>(4, 2 * ow + 1, true);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {

@@ -397,6 +397,28 @@ inline std::pair<B, B> interleave(const B& a, const B& b) {
           xsimd::select(odd, xsimd::swizzle(b, second), xsimd::swizzle(a, second))};
 }
 
+namespace detail {
+template <std::size_t Odd>
+struct every_other {  // lane i <- lane (2i + Odd) mod n: the first half from one register, the rest from another
+  static constexpr std::size_t get(std::size_t i, std::size_t n) { return (2 * i + Odd) % n; }
+};
+struct high_half {
+  static constexpr bool get(std::size_t i, std::size_t n) { return i >= n / 2; }
+};
+}  // namespace detail
+
+/// The inverse of interleave: {a0, a2, ..., b0, b2, ...} and {a1, a3, ..., b1, b3, ...}.
+template <class B>
+inline std::pair<B, B> deinterleave(const B& a, const B& b) {
+  using T = typename B::value_type;
+  using U = xsimd::batch<std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>, typename B::arch_type>;
+  constexpr auto even = xsimd::make_batch_constant<U, detail::every_other<0>>();
+  constexpr auto odd = xsimd::make_batch_constant<U, detail::every_other<1>>();
+  constexpr auto from_b = xsimd::make_batch_bool_constant<B, detail::high_half>();
+  return {xsimd::select(from_b, xsimd::swizzle(b, even), xsimd::swizzle(a, even)),
+          xsimd::select(from_b, xsimd::swizzle(b, odd), xsimd::swizzle(a, odd))};
+}
+
 /// Re-packs values computed at the lane count of `From` into a register of `To` lanes (casts between
 /// float and double, masks carried by another dtype). `load_chunk(span)` yields one register of the
 /// source; it is called only for chunks that hold valid elements.

@@ -97,6 +97,26 @@ void interleave(const T* __restrict in, std::size_t pitch, T* __restrict row, st
 
 }  // namespace pool_grad
 
+/// Max over 2x2 windows with stride 2, one row of ow windows: out[q] is the maximum of ra[2q],
+/// ra[2q + 1], rb[2q] and rb[2q + 1], NaN when any is (PyTorch's value; which tap it came from is
+/// the gradient's question, pool_grad::rows_2x2). The two rows' maximum first, then each pair's, all
+/// in registers: 2L inputs of each row per L windows, the last ones masked.
+template <class T>
+void max_pool_row_2x2(const T* ra, const T* rb, T* out, std::size_t ow) {
+  using B = simd::wide_batch<T>;
+  constexpr std::size_t L = B::size;
+  auto block = [&](std::size_t q, std::size_t windows) {
+    const std::size_t j = 2 * q, n0 = std::min(L, 2 * windows), n1 = 2 * windows - n0;
+    const B m0 = simd::maximum(simd::load_up_to<B>(ra + j, n0), simd::load_up_to<B>(rb + j, n0));
+    const B m1 = n1 == 0 ? m0 : simd::maximum(simd::load_up_to<B>(ra + j + L, n1), simd::load_up_to<B>(rb + j + L, n1));
+    const auto [even, odd] = simd::deinterleave(m0, m1);
+    simd::store_up_to(out + q, simd::maximum(even, odd), windows);
+  };
+  std::size_t q = 0;
+  for (; q + L <= ow; q += L) block(q, L);
+  if (q < ow) block(q, ow - q);
+}
+
 // Gradient of y = max_pool2d<K, S> (Max = true) or avg_pool2d<K, S> (no padding) w.r.t. x.
 // x: (planes, h, w) (planes = N*C); g: (planes, oh, ow); dx: (planes, h, w), OVERWRITTEN.
 // Max: each window's gradient goes to the tap the forward keeps (row-major window order, a later tap
@@ -229,6 +249,14 @@ struct pool2d {
     const std::size_t planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3];
     const std::size_t oh_count = out_shape[2], ow_count = out_shape[3];
     const T scale = T(1) / static_cast<T>(K * K);
+    if constexpr (Max && K == 2 && S == 2) {  // the common case, in registers
+      for (std::size_t c = 0; c < planes; ++c)
+        for (std::size_t oh = 0; oh < oh_count; ++oh) {
+          const T* ra = x.data + (c * h + 2 * oh) * w;
+          detail::max_pool_row_2x2(ra, ra + w, out + (c * oh_count + oh) * ow_count, ow_count);
+        }
+      return;
+    }
     for (std::size_t c = 0; c < planes; ++c) {
       const T* in = x.data + c * h * w;
       T* o = out + c * oh_count * ow_count;
