@@ -327,91 +327,60 @@ struct reverse : adjoint_edges<reverse> {
   }
 };
 
-/// An adjoint arriving at the shared node `target` from one of its readers.
-template <class S, class G>
-struct arrival {
-  S target;
-  G adjoint;
-};
-/// What one walk delivered to shared nodes: a list per kind of arrival (shared type and adjoint type).
-template <class... E>
-struct arrivals {
-  detail::pack<std::vector<E>...> lists;
-};
+template <int Order, class G>
+auto erase(G g);
 
-template <class... A, class... B>
-arrivals<A..., B...> concat(arrivals<A...> a, arrivals<B...> b) {
-  return a.lists.apply([&](auto&... from_a) {
-    return b.lists.apply([&](auto&... from_b) {
-      return arrivals<A..., B...>{{{std::move(from_a)}..., {std::move(from_b)}...}};
-    });
-  });
-}
-inline arrivals<> concat_all() {
-  return {};
-}
-template <class First, class... Rest>
-auto concat_all(First first, Rest... rest) {
-  return concat(std::move(first), concat_all(std::move(rest)...));
-}
-/// Appends `more` (the same kinds) to `into`.
-template <class... E>
-void append(arrivals<E...>& into, arrivals<E...> more) {
-  into.lists.apply([&](auto&... to) {
-    more.lists.apply([&](auto&... from) { (to.insert(to.end(), from.begin(), from.end()), ...); });
-  });
-}
+/// Adjoints that arrived at shared nodes, each erased to a shared node as soon as it arrives: (the
+/// node, the adjoint).
+using arrivals = std::vector<std::pair<shared_base::handle, shared_base::handle>>;
+/// What a pass that writes its results elsewhere returns.
+struct done {};
 
-/// The walk that collects adjoints at shared nodes: `visit(node, g)` hands g down through node's
-/// tree as `reverse` does, and returns what arrives at the shared nodes it reaches (not crossing them).
+/// The walk that collects adjoints at shared nodes: `visit<Reader>(node, g, out)` hands g down
+/// through node's tree as `reverse` does, and appends what arrives at each shared node it reaches
+/// (not crossing them) to `out`. `Reader` is the derivative order of the node whose tree this is
+/// (-1 for the loss: no bound), which bounds the order of what arrives (adjoint_order).
 struct deposit : adjoint_edges<deposit> {
-  template <class G>
+  template <class G, int Reader>
   struct state {
     const G& adjoint;
+    arrivals& out;
     template <class H>
-    state<H> with(const H& h) const {
-      return {h};
+    state<H, Reader> with(const H& h) const {
+      return {h, out};
     }
   };
 
-  template <class N, class G>
-  static auto visit(const N& node, const G& g) {
-    return walk<deposit>(node, state<G>{g});
+  template <int Reader, class N, class G>
+  static void visit(const N& node, const G& g, arrivals& out) {
+    walk<deposit>(node, state<G, Reader>{g, out});
   }
 
   template <class N, class S>
   static constexpr bool flows = reaches_shared<N>;
   template <class S>
-  static arrivals<> nothing(const S&) {
+  static done nothing(const S&) {
     return {};
   }
-  template <class... A>
-  static auto join(A... a) {
-    return concat_all(std::move(a)...);
+  template <class... D>
+  static done join(D...) {
+    return {};
   }
 
-  template <class U, class Ext, int K, class S>
-  static auto shared(const shared_expr<U, Ext, K>& node, const S& s) {
-    using G = std::remove_cvref_t<decltype(s.adjoint)>;
-    arrivals<arrival<shared_expr<U, Ext, K>, G>> out;
-    detail::item<0>(out.lists).push_back({node, s.adjoint});
-    return out;
+  template <class U, class Ext, int K, class G, int Reader>
+  static done shared(const shared_expr<U, Ext, K>& node, const state<G, Reader>& s) {
+    constexpr int order = adjoint_order(K, Reader < 0 ? K : Reader);
+    s.out.emplace_back(node.node, erase<order>(sym::expand<Ext>(s.adjoint, node.shape())));
+    return {};
   }
   template <class A, class B, class S, class Down>
-  static auto choice(const choose_expr<A, B>& node, const S& s, Down down) {
-    decltype(down(*node.first, s)) from_first;
-    decltype(down(*node.second, s)) from_second;
-    if (node.first)
-      from_first = down(*node.first, s);
-    else
-      from_second = down(*node.second, s);
-    return concat(std::move(from_first), std::move(from_second));
+  static done choice(const choose_expr<A, B>& node, const S& s, Down down) {
+    return node.first ? down(*node.first, s) : down(*node.second, s);
   }
   template <class C, class S, class Down>
-  static auto sum(const sum_list<C>& node, const S& s, Down down) {
-    decltype(down(std::declval<const C&>(), s)) out;
-    for (const C& t : node.terms) append(out, down(t, s));
-    return out;
+  static done sum(const sum_list<C>& node, const S& s, Down down) {
+    for (const C& t : node.terms) down(t, s);
+    return {};
   }
 };
 
@@ -578,9 +547,6 @@ inline constexpr int forward_mode_order = 2;
       "layers' shared nodes are compiled for gradients only");
 }
 
-template <int Order, class G>
-auto erase(G g);
-
 /// The operand of a shared node: the expression X behind the erased interface, able to evaluate
 /// itself once per plan and to be differentiated `Order` more times.
 template <class X, int Order>
@@ -620,25 +586,12 @@ class shared_operand final : public shared_node<typename X::value_type, X::rank>
 
   void children(std::vector<shared_base::handle>& out) const override { shared_children::visit(operand_, out); }
 
-  void deposit(const shared_base::handle& adjoint,
-               std::vector<std::pair<shared_base::handle, shared_base::handle>>& out) const override {
+  void deposit(const shared_base::handle& adjoint, arrivals& out) const override {
     if constexpr (Order == 0 || !reaches_shared<X>) {
       static_cast<void>(adjoint), static_cast<void>(out);
       if constexpr (Order == 0 && reaches_shared<X>) throw_derivative_order();
     } else {
-      const auto arrived = deposit::visit(operand_, adjoint_of(adjoint));
-      arrived.lists.apply([&](const auto&... lists) {
-        (
-            [&](const auto& list) {
-              for (const auto& a : list) {
-                using S = std::remove_cvref_t<decltype(a.target)>;
-                out.emplace_back(a.target.node,
-                                 erase<adjoint_order(S::order, Order)>(
-                                     sym::expand<typename S::extents_type>(a.adjoint, a.target.shape())));
-              }
-            }(lists),
-            ...);
-      });
+      deposit::visit<Order>(operand_, adjoint_of(adjoint), out);
     }
   }
   shared_base::handle sum(const std::vector<shared_base::handle>& adjoints) const override {
@@ -742,19 +695,8 @@ struct shared_adjoints {
 template <class Loss, class Seed>
 shared_adjoints reverse_through_shared(const Loss& loss, const Seed& seed) {
   using handle = shared_base::handle;
-  std::vector<std::pair<handle, handle>> arrived;
-  deposit::visit(loss, seed).lists.apply([&](const auto&... lists) {
-    (
-        [&](const auto& list) {
-          for (const auto& a : list) {
-            using S = std::remove_cvref_t<decltype(a.target)>;
-            arrived.emplace_back(a.target.node,
-                                 erase<adjoint_order(S::order, S::order)>(
-                                     sym::expand<typename S::extents_type>(a.adjoint, a.target.shape())));
-          }
-        }(lists),
-        ...);
-  });
+  arrivals arrived;
+  deposit::visit<-1>(loss, seed, arrived);
   // Readers before what they read: reverse post-order of a depth-first walk from the loss's nodes.
   std::vector<handle> order, stack_children;
   std::vector<const shared_base*> seen;
