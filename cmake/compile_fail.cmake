@@ -1,5 +1,5 @@
 # Runs one compile-fail test (see tests/compile_fail/README.md):
-#   cmake -DCOMPILER=c++ -DSOURCE=file.cpp -DINCLUDES=a;b -P compile_fail.cmake
+#   cmake -DCOMPILER=c++ -DSOURCE=file.cpp -DINCLUDES=a;b [-DPRELUDE=header] -P compile_fail.cmake
 # The file must compile as it is, and fail with -DSTATIX_EXPECT_FAIL; every `// expect: REGEX` line of the
 # file must match within the first `// within-lines: N` lines (default 12) of the compiler's output, and
 # `// max-lines: N` bounds the whole diagnostic of g++ (the compiler the short-diagnostic goal is set
@@ -14,6 +14,9 @@ foreach(dir ${INCLUDES})
     list(APPEND flags -I${dir})
   endif()
 endforeach()
+if(PRELUDE)  # statix precompiled (tests/CMakeLists.txt): the same declarations, parsed once
+  list(APPEND flags -include ${PRELUDE})
+endif()
 
 execute_process(COMMAND ${COMPILER} ${flags} ${SOURCE} RESULT_VARIABLE ok_result ERROR_VARIABLE ok_output)
 if(NOT ok_result EQUAL 0)
