@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -721,6 +722,7 @@ int main(int argc, char** argv) {
 #if defined(STATIX_HAVE_TORCH)
   torch::set_num_threads(1);
 #endif
+  if (std::getenv("STATIX_NUM_THREADS") == nullptr) sx::set_num_threads(1);  // as the peers, per core
   // Defaults that the command line can override (later flags win): 5 repetitions, medians only.
   // Set as flags rather than per benchmark so that the names stay "<optimizer>/<impl>/<N>".
   std::vector<char*> args{argv[0]};

@@ -7,6 +7,7 @@
 //   taskset -c 1 build/release/bench/gemm
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -143,7 +144,9 @@ void fma_peak(benchmark::State& state) {
 int main(int argc, char** argv) {
   if (!statix_bench::initialize(argc, argv)) return 1;
 #if defined(STATIX_HAVE_OPENBLAS)
-  openblas_set_num_threads(1);
+  // One thread, as statix (bench/support.hpp); OPENBLAS_NUM_THREADS overrides, as STATIX_NUM_THREADS does.
+  if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) openblas_set_num_threads(1);
+  std::printf("OpenBLAS threads: %d\n", openblas_get_num_threads());
 #endif
   for (const gemm_shape& s : kShapes) {
     const std::string n = s.name();

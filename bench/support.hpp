@@ -11,6 +11,10 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+
+#include <statix/parallel.hpp>
+
 namespace statix_bench {
 
 /// Prints one line per benchmark (its median CPU time and counters) and keeps the medians by name.
@@ -51,8 +55,16 @@ class median_reporter : public benchmark::ConsoleReporter {
   std::map<std::string, double> medians_;
 };
 
+/// statix on one thread, as the peers these programs compare with are pinned to one (the comparisons
+/// are per core); STATIX_NUM_THREADS overrides.
+inline void one_thread_unless_asked() {
+  if (std::getenv("STATIX_NUM_THREADS") == nullptr) statix::set_num_threads(1);
+  std::printf("statix threads: %zu\n", statix::num_threads());
+}
+
 /// benchmark::Initialize with defaults the command line can override (later flags win).
 inline bool initialize(int argc, char** argv) {
+  one_thread_unless_asked();
   static std::vector<std::string> storage{argv[0], "--benchmark_repetitions=5", "--benchmark_min_time=0.1",
                                           "--benchmark_report_aggregates_only=true"};
   for (int i = 1; i < argc; ++i) storage.emplace_back(argv[i]);

@@ -48,6 +48,7 @@ struct settings {
   bool resume = false;              // start from the checkpoint
   std::size_t stop_after = 0;       // stop after this epoch (0: run all), as an interruption would
   std::size_t limit = 0;            // use only the first `limit` training images (0: all)
+  std::size_t threads = 0;          // 0: statix's default (STATIX_NUM_THREADS, else every core)
 };
 
 /// The optimizer's state goes beside the model's file: "run.safetensors" -> "run.optimizer.safetensors".
@@ -132,10 +133,10 @@ int train(Model& model, Optimizer& optimizer, const settings& s) {
   const images test_x = load_images(s.data + "/t10k-images-idx3-ubyte.gz", 0);
   const labels test_y = load_labels(s.data + "/t10k-labels-idx1-ubyte.gz", 0);
   std::printf(
-      "model %s (%zu parameter tensors), optimizer %s, lr %g, batch %zu, seed %llu; %zu training and %zu "
-      "test images\n",
+      "model %s (%zu parameter tensors), optimizer %s, lr %g, batch %zu, seed %llu, %zu threads; %zu training "
+      "and %zu test images\n",
       s.model.c_str(), std::tuple_size_v<decltype(model.parameters())>, s.optimizer.c_str(), s.lr, s.batch_size,
-      static_cast<unsigned long long>(s.seed), train_y.size(), test_y.size());
+      static_cast<unsigned long long>(s.seed), sx::num_threads(), train_y.size(), test_y.size());
 
   std::size_t done_epochs = 0;
   if (s.resume) {
@@ -236,7 +237,10 @@ int main(int argc, char** argv) {
   app.add_flag("--resume", s.resume, "continue from --checkpoint up to --epochs")->needs("--checkpoint");
   app.add_option("--stop-after", s.stop_after,
                  "stop after this epoch, as an interruption would (resume with the same --epochs)");
+  app.add_option("--threads", s.threads, "threads statix uses (default: STATIX_NUM_THREADS, else every core)")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
+  if (s.threads > 0) sx::set_num_threads(s.threads);
   try {
     return s.model == "cnn" ? run<cnn>(s) : run<mlp>(s);
   } catch (const std::exception& e) {

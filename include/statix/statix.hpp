@@ -18,6 +18,7 @@
 #include "ops/normalize.hpp"
 #include "ops/reduce.hpp"
 #include "ops/softmax.hpp"
+#include "parallel.hpp"
 #include "primitive.hpp"
 #include "shape.hpp"
 #include "shared.hpp"

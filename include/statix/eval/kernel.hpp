@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "../expr.hpp"
+#include "../parallel.hpp"
 #include "plan.hpp"
 
 namespace statix {
@@ -190,6 +191,33 @@ template <bool Flat, class... Stmt>
   }
 }
 
+/// Does an expression read memory the statements write other than at the positions they write it (n
+/// elements from the same start)? One type for every statement, so each node's walk compiles once.
+struct read_conflicts {
+  std::span<const memory_range> outputs;
+  std::size_t n;
+  bool conflict = false;
+  std::vector<const void*> seen_shared;  // shared nodes walked already
+  void operator()(memory_range m, std::size_t size) {
+    for (const memory_range& out : outputs)
+      if (overlaps(m, out) && !(m.begin == out.begin && size == n && n != dyn)) conflict = true;
+  }
+};
+/// Loops over at least twice this many elements run on the thread pool, in chunks of at least this
+/// many: below, waking a thread costs more than it saves.
+inline constexpr std::size_t parallel_loop_grain = std::size_t{1} << 15;
+
+/// Whether the loop of these statements over n elements may be split between threads: large enough,
+/// and no operand reads memory a statement writes at other positions (such a loop reads a copy, made
+/// by each run_loop call, which another thread's range could already have overwritten).
+template <class... Stmt>
+bool splits_across_threads(std::span<const memory_range> outputs, std::size_t n, const Stmt&... stmts) {
+  if (n < 2 * parallel_loop_grain || num_threads() == 1) return false;
+  read_conflicts check{outputs, n, false, {}};
+  (stmts.expr.for_each_memory(memory_visitor(check, &check.seen_shared)), ...);
+  return !check.conflict;
+}
+
 /// Static extents have done their work (the checks) once a statement exists; the loop is instantiated
 /// on the statements lowered to run-time extents (rank 1 when flat), so `a = b * c` compiles to one
 /// kernel for every shape of a rank rather than one per shape: less code and much less compile time.
@@ -197,6 +225,8 @@ template <bool Flat, class... Stmt>
 template <bool Flat, class... Stmt>
 void run_lowered(plan& p, std::span<const memory_range> outputs, const Stmt&... stmts) {
   ++evaluation_count<elementwise_pass>::value;
+  const std::size_t total = element_count(first_of(stmts...).shape);
+  const bool split = !p.producer().compute_rows && splits_across_threads(outputs, total, stmts...);
   auto lower = [&p](const auto& st) {
     using S = std::remove_cvref_t<decltype(st)>;
     using T = typename S::value_type;
@@ -211,7 +241,15 @@ void run_lowered(plan& p, std::span<const memory_range> outputs, const Stmt&... 
     const std::size_t n = element_count(first_of(lowered...).shape);
     const plan::row_producer& producer = p.producer();
     if (!producer.compute_rows) {
-      run_loop<Flat>(outputs, 0, n, lowered...);
+      if (!split) {
+        run_loop<Flat>(outputs, 0, n, lowered...);
+        return;
+      }
+      // Whole rows per range (any range when flat): the ranges depend on the shape only.
+      constexpr std::size_t R = std::remove_cvref_t<decltype(first_of(lowered...))>::rank;
+      const std::size_t unit = Flat || R <= 1 ? 64 : first_of(lowered...).shape[R - 1];
+      parallel_ranges(n, unit, parallel_loop_grain,
+                      [&](std::size_t first, std::size_t last) { run_loop<Flat>(outputs, first, last, lowered...); });
       return;
     }
     // Epilogue: the producer writes a block of rows into the destination, the loop finishes them.
@@ -256,18 +294,6 @@ struct whole_value : written_if_materializing {
   static bool is_zero(const E&) { return false; }
 };
 
-/// Does an expression read memory the statements write other than at the positions they write it (n
-/// elements from the same start)? One type for every statement, so each node's walk compiles once.
-struct read_conflicts {
-  std::span<const memory_range> outputs;
-  std::size_t n;
-  bool conflict = false;
-  std::vector<const void*> seen_shared;  // shared nodes walked already
-  void operator()(memory_range m, std::size_t size) {
-    for (const memory_range& out : outputs)
-      if (overlaps(m, out) && !(m.begin == out.begin && size == n && n != dyn)) conflict = true;
-  }
-};
 }  // namespace detail
 
 /// Runs statements of one shape as one pass. Shapes must already be checked. When an expression reads

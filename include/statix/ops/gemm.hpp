@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "../memory.hpp"
+#include "../parallel.hpp"
 #include "../simd.hpp"
 
 namespace statix::detail::gemm {
@@ -151,14 +152,41 @@ class product {
         pack_a_(n > pack_a_above * Tile::NR || a.col_stride != 1),
         pack_b_(m > pack_b_above || b.col_stride != 1) {}
 
-  /// Rows [first, last) of C.
+  /// Rows [first, last) of C. A large product is split between threads: by rows (whole micro-panels)
+  /// when there are enough of them, else by panels of B's columns. Each element of C is computed by
+  /// one thread, in the same order whatever the split, so the result does not depend on it.
   void rows(std::size_t first, std::size_t last) {
-    constexpr std::size_t KC = Tile::KC, MC = Tile::MC;
     if (packed_b_ == nullptr) pack_b();
     if (k_ == 0) {
       for (std::size_t i = first; i < last; ++i) std::fill_n(c_ + i * ldc_, n_, T(0));
       return;
     }
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    const std::size_t m = last - first, panels = (n_ + NR - 1) / NR;
+    const std::size_t threads = 2.0 * double(m) * double(n_) * double(k_) < parallel_flops ? 1 : num_threads();
+    if (const std::size_t parts = std::min(threads, m / (2 * MR)); parts > 1) {
+      const std::size_t per_part = ((m + MR - 1) / MR + parts - 1) / parts * MR;  // whole micro-panels
+      thread_pool::instance().run(parts, [&](std::size_t t) {
+        const std::size_t begin = first + t * per_part;
+        if (begin < last) compute(begin, std::min(last, begin + per_part), 0, n_);
+      });
+    } else if (const std::size_t column_parts = std::min(threads, panels / 2); column_parts > 1) {
+      const std::size_t per_part = (panels + column_parts - 1) / column_parts * NR;
+      thread_pool::instance().run(column_parts, [&](std::size_t t) {
+        const std::size_t begin = t * per_part;
+        if (begin < n_) compute(first, last, begin, std::min(n_, begin + per_part));
+      });
+    } else {
+      compute(first, last, 0, n_);
+    }
+  }
+  /// Products of fewer floating-point operations run on one thread: waking another costs more.
+  static constexpr double parallel_flops = 4e6;
+
+ private:
+  /// Rows [first, last) and columns [col_first, col_last) of C (col_first a multiple of NR).
+  void compute(std::size_t first, std::size_t last, std::size_t col_first, std::size_t col_last) const {
+    constexpr std::size_t KC = Tile::KC, MC = Tile::MC;
     workspace ws;
     T* packed_a = ws.take<T>(MC * KC);
     for (std::size_t ic = first; ic < last; ic += MC) {
@@ -167,24 +195,25 @@ class product {
         const std::size_t kc = std::min(KC, k_ - pc);
         if (pack_a_) {
           pack_a(packed_a, ic, mc, pc, kc);
-          macro_kernel<true>(packed_a, 0, ic, mc, pc, kc);
+          macro_kernel<true>(packed_a, 0, ic, mc, pc, kc, col_first, col_last);
         } else {
-          macro_kernel<false>(&a_(ic, pc), a_.row_stride, ic, mc, pc, kc);
+          macro_kernel<false>(&a_(ic, pc), a_.row_stride, ic, mc, pc, kc, col_first, col_last);
         }
       }
     }
   }
 
- private:
-  /// Rows [ic, ic + mc) of C, columns pc.. of the sum over k, from A's block at `a` (packed or not).
+  /// Rows [ic, ic + mc) of C, columns [col_first, col_last), of the sum over k from pc, from A's
+  /// block at `a` (packed or not).
   template <bool PackedA>
-  void macro_kernel(const T* a, std::size_t lda, std::size_t ic, std::size_t mc, std::size_t pc, std::size_t kc) const {
+  void macro_kernel(const T* a, std::size_t lda, std::size_t ic, std::size_t mc, std::size_t pc, std::size_t kc,
+                    std::size_t col_first, std::size_t col_last) const {
     constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
     alignas(64) T tile[MR * NR];
     alignas(64) T edge_a[MR * Tile::KC];
     const bool accumulate = pc > 0;
-    for (std::size_t jc = 0; jc < n_; jc += NR) {
-      const std::size_t nr = std::min(NR, n_ - jc);
+    for (std::size_t jc = col_first; jc < col_last; jc += NR) {
+      const std::size_t nr = std::min(NR, col_last - jc);
       // B's panel: packed, or read in place (rows ldb apart) when B is used by few rows of A.
       const bool in_place = !pack_b_ && nr == NR;
       const T* bp = in_place ? &b_(pc, jc) : packed_b_ + panel_index(jc) * k_ * NR + pc * NR;

@@ -248,37 +248,37 @@ struct pool2d {
     const auto x = dense(x_node, p);
     const std::size_t planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3];
     const std::size_t oh_count = out_shape[2], ow_count = out_shape[3];
-    const T scale = T(1) / static_cast<T>(K * K);
     if constexpr (Max && K == 2 && S == 2) {  // the common case, in registers
       for (std::size_t c = 0; c < planes; ++c)
         for (std::size_t oh = 0; oh < oh_count; ++oh) {
           const T* ra = x.data + (c * h + 2 * oh) * w;
           detail::max_pool_row_2x2(ra, ra + w, out + (c * oh_count + oh) * ow_count, ow_count);
         }
-      return;
-    }
-    for (std::size_t c = 0; c < planes; ++c) {
-      const T* in = x.data + c * h * w;
-      T* o = out + c * oh_count * ow_count;
-      for (std::size_t oh = 0; oh < oh_count; ++oh) {
-        T* orow = o + oh * ow_count;
-        std::fill_n(orow, ow_count, Max ? -std::numeric_limits<T>::infinity() : T(0));
-        for (std::size_t kh = 0; kh < K; ++kh) {
-          const T* row = in + (oh * S + kh) * w;
-          for (std::size_t kw = 0; kw < K; ++kw)
-            for (std::size_t ow = 0; ow < ow_count; ++ow) {
-              const T v = row[ow * S + kw];
-              if constexpr (Max) {
-                // A NaN wins and stays, as in PyTorch. A select and an unconditional store, without
-                // short-circuit: a conditional store made this loop 17% of a CNN step.
-                orow[ow] = (v > orow[ow]) | (v != v) ? v : orow[ow];
-              } else {
-                orow[ow] += v;
+    } else {  // any window and stride: a pass over each output row per window tap
+      const T scale = T(1) / static_cast<T>(K * K);
+      for (std::size_t c = 0; c < planes; ++c) {
+        const T* in = x.data + c * h * w;
+        T* o = out + c * oh_count * ow_count;
+        for (std::size_t oh = 0; oh < oh_count; ++oh) {
+          T* orow = o + oh * ow_count;
+          std::fill_n(orow, ow_count, Max ? -std::numeric_limits<T>::infinity() : T(0));
+          for (std::size_t kh = 0; kh < K; ++kh) {
+            const T* row = in + (oh * S + kh) * w;
+            for (std::size_t kw = 0; kw < K; ++kw)
+              for (std::size_t ow = 0; ow < ow_count; ++ow) {
+                const T v = row[ow * S + kw];
+                if constexpr (Max) {
+                  // A NaN wins and stays, as in PyTorch. A select and an unconditional store, without
+                  // short-circuit: a conditional store made this loop 17% of a CNN step.
+                  orow[ow] = ((v > orow[ow]) | (v != v)) ? v : orow[ow];
+                } else {
+                  orow[ow] += v;
+                }
               }
-            }
+          }
+          if constexpr (!Max)
+            for (std::size_t ow = 0; ow < ow_count; ++ow) orow[ow] *= scale;
         }
-        if constexpr (!Max)
-          for (std::size_t ow = 0; ow < ow_count; ++ow) orow[ow] *= scale;
       }
     }
   }
