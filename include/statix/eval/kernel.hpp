@@ -207,15 +207,18 @@ struct read_conflicts {
 /// many: below, waking a thread costs more than it saves.
 inline constexpr std::size_t parallel_loop_grain = std::size_t{1} << 15;
 
-/// Whether the loop of these statements over n elements may be split between threads: large enough,
-/// and no operand reads memory a statement writes at other positions (such a loop reads a copy, made
-/// by each run_loop call, which another thread's range could already have overwritten).
-template <class... Stmt>
-bool splits_across_threads(std::span<const memory_range> outputs, std::size_t n, const Stmt&... stmts) {
-  if (n < 2 * parallel_loop_grain || num_threads() == 1) return false;
-  read_conflicts check{outputs, n, false, {}};
-  (stmts.expr.for_each_memory(memory_visitor(check, &check.seen_shared)), ...);
-  return !check.conflict;
+/// Does the loop of these (lowered) statements read a copy of an operand: memory a statement writes
+/// at other positions (broadcast, an overlapping view, a value kept where a destination lies)? Such a
+/// loop is not split between threads: each run_loop call copies the operand when it starts, and
+/// another thread's range could already have overwritten it. The cursors are made as run_loop makes
+/// them, so the answer is run_loop's own.
+template <bool Flat, class... Stmt>
+bool loop_reads_copies(std::span<const memory_range> outputs, const Stmt&... stmts) {
+  constexpr std::size_t R = std::remove_cvref_t<decltype(first_of(stmts...))>::rank;
+  loop_copies copies;
+  loop_info<R> loop{first_of(stmts...).shape, outputs, &copies};
+  (static_cast<void>(stmts.expr.template make_cursor<Flat, R>(loop)), ...);
+  return !copies.empty();
 }
 
 /// Static extents have done their work (the checks) once a statement exists; the loop is instantiated
@@ -225,8 +228,7 @@ bool splits_across_threads(std::span<const memory_range> outputs, std::size_t n,
 template <bool Flat, class... Stmt>
 void run_lowered(plan& p, std::span<const memory_range> outputs, const Stmt&... stmts) {
   ++evaluation_count<elementwise_pass>::value;
-  const std::size_t total = element_count(first_of(stmts...).shape);
-  const bool split = !p.producer().compute_rows && splits_across_threads(outputs, total, stmts...);
+  const bool large = element_count(first_of(stmts...).shape) >= 2 * parallel_loop_grain && num_threads() > 1;
   auto lower = [&p](const auto& st) {
     using S = std::remove_cvref_t<decltype(st)>;
     using T = typename S::value_type;
@@ -241,7 +243,7 @@ void run_lowered(plan& p, std::span<const memory_range> outputs, const Stmt&... 
     const std::size_t n = element_count(first_of(lowered...).shape);
     const plan::row_producer& producer = p.producer();
     if (!producer.compute_rows) {
-      if (!split) {
+      if (!large || loop_reads_copies<Flat>(outputs, lowered...)) {
         run_loop<Flat>(outputs, 0, n, lowered...);
         return;
       }
