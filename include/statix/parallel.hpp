@@ -18,6 +18,8 @@
 #include <string_view>
 #include <thread>
 
+#include "function_ref.hpp"
+
 #if defined(__linux__)
 #include <sched.h>
 #endif
@@ -47,19 +49,6 @@ inline std::size_t default_thread_count() {
   return available_cores();
 }
 
-/// A non-owning reference to `void(std::size_t)` callables: the pool's one signature.
-class chunk_body {
- public:
-  template <class F>
-  explicit chunk_body(F& f)
-      : object_(static_cast<void*>(&f)), call_([](void* o, std::size_t c) { (*static_cast<F*>(o))(c); }) {}
-  void operator()(std::size_t chunk) const { call_(object_, chunk); }
-
- private:
-  void* object_;
-  void (*call_)(void*, std::size_t);
-};
-
 class thread_pool {
  public:
   /// Never destroyed: workers may still be waiting when static objects are destroyed at exit.
@@ -87,7 +76,7 @@ class thread_pool {
     }
     start_workers(wanted - 1);
     regions_.fetch_add(1, std::memory_order_relaxed);
-    chunk_body erased(body);
+    const function_ref<void(std::size_t)> erased(body);
     job_.body = &erased;
     job_.chunks = chunks;
     job_.next.store(0, std::memory_order_relaxed);
@@ -118,7 +107,7 @@ class thread_pool {
   explicit thread_pool(std::size_t n) : threads_(std::max<std::size_t>(n, 1)) {}
 
   struct job {
-    const chunk_body* body = nullptr;
+    const function_ref<void(std::size_t)>* body = nullptr;
     std::size_t chunks = 0;
     std::atomic<std::size_t> next{0};
     std::size_t helpers = 0;  // workers 0 .. helpers - 1 take chunks; the others only acknowledge

@@ -52,6 +52,10 @@ template <class T>
 using wide_batch = xsimd::batch<T, wide_arch>;
 template <class C>
 using mask = xsimd::batch_bool<C, arch>;
+/// Unsigned integers as wide as B's lanes, in B's instruction set: the lane indices of swizzles.
+template <class B>
+using index_batch = xsimd::batch<std::conditional_t<sizeof(typename B::value_type) == 8, std::uint64_t, std::uint32_t>,
+                                 typename B::arch_type>;
 
 /// Lanes of one register of dtype T (bool masks borrow the lane count of their carrier).
 template <class T>
@@ -388,8 +392,7 @@ struct odd_lane {
 /// zip_hi alternate within each 128-bit half on AVX, not across the register.)
 template <class B>
 inline std::pair<B, B> interleave(const B& a, const B& b) {
-  using T = typename B::value_type;
-  using U = xsimd::batch<std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>, typename B::arch_type>;
+  using U = index_batch<B>;
   constexpr auto first = xsimd::make_batch_constant<U, detail::spread_half<0>>();
   constexpr auto second = xsimd::make_batch_constant<U, detail::spread_half<1>>();
   constexpr auto odd = xsimd::make_batch_bool_constant<B, detail::odd_lane>();
@@ -410,8 +413,7 @@ struct high_half {
 /// The inverse of interleave: {a0, a2, ..., b0, b2, ...} and {a1, a3, ..., b1, b3, ...}.
 template <class B>
 inline std::pair<B, B> deinterleave(const B& a, const B& b) {
-  using T = typename B::value_type;
-  using U = xsimd::batch<std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>, typename B::arch_type>;
+  using U = index_batch<B>;
   constexpr auto even = xsimd::make_batch_constant<U, detail::every_other<0>>();
   constexpr auto odd = xsimd::make_batch_constant<U, detail::every_other<1>>();
   constexpr auto from_b = xsimd::make_batch_bool_constant<B, detail::high_half>();

@@ -249,11 +249,24 @@ struct adjoint_edges {
   }
 };
 
+/// What the passes that build an expression (`reverse`, `forward`) return: none where nothing flows,
+/// else the sum of what their operands gave.
+struct sums_contributions {
+  template <class S>
+  static none nothing(const S&) {
+    return {};
+  }
+  template <class... C>
+  static auto join(C... contributions) {
+    return sum_of(std::move(contributions)...);
+  }
+};
+
 /// The reverse pass inside one tree (the loss above its shared nodes, or a shared node's operand):
 /// `visit(node, g, var)` is the contribution to var's gradient of the subtree `node` whose adjoint
 /// is g (with node's shape), or none. It stops at shared nodes: what reaches them is collected by
 /// `deposit` and summed before their operands are walked (see `gradients`).
-struct reverse : adjoint_edges<reverse> {
+struct reverse : adjoint_edges<reverse>, sums_contributions {
   template <class G, class V>
   struct state {
     using variable_type = V;
@@ -272,14 +285,6 @@ struct reverse : adjoint_edges<reverse> {
 
   template <class N, class S>
   static constexpr bool flows = carries<N, typename S::variable_type::value_type>;
-  template <class S>
-  static none nothing(const S&) {
-    return {};
-  }
-  template <class... C>
-  static auto join(C... contributions) {
-    return sum_of(std::move(contributions)...);
-  }
 
   template <class T, class Ext, class S>
   static auto leaf(const leaf_expr<T, Ext>& leaf, const S& s) {
@@ -405,7 +410,7 @@ struct tangent_memo {
 /// The forward pass: `visit(node, var, dx, memo)` is the derivative of `node` along dx (a tangent of
 /// var's shape), with node's shape, or none. The same walk as the reverse passes, the other way: each
 /// operand's tangent is pushed through its node's rule.
-struct forward {
+struct forward : sums_contributions {
   template <class V, class D>
   struct state {
     using variable_type = V;
@@ -421,14 +426,6 @@ struct forward {
 
   template <class N, class S>
   static constexpr bool flows = carries<N, typename S::variable_type::value_type, true>;
-  template <class S>
-  static none nothing(const S&) {
-    return {};
-  }
-  template <class... C>
-  static auto join(C... tangents) {
-    return sum_of(std::move(tangents)...);
-  }
 
   template <class T, class Ext, class S>
   static auto leaf(const leaf_expr<T, Ext>& leaf, const S& s) {

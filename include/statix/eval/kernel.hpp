@@ -191,18 +191,6 @@ template <bool Flat, class... Stmt>
   }
 }
 
-/// Does an expression read memory the statements write other than at the positions they write it (n
-/// elements from the same start)? One type for every statement, so each node's walk compiles once.
-struct read_conflicts {
-  std::span<const memory_range> outputs;
-  std::size_t n;
-  bool conflict = false;
-  std::vector<const void*> seen_shared;  // shared nodes walked already
-  void operator()(memory_range m, std::size_t size) {
-    for (const memory_range& out : outputs)
-      if (overlaps(m, out) && !(m.begin == out.begin && size == n && n != dyn)) conflict = true;
-  }
-};
 /// Loops over at least twice this many elements run on the thread pool, in chunks of at least this
 /// many: below, waking a thread costs more than it saves.
 inline constexpr std::size_t parallel_loop_grain = std::size_t{1} << 15;
@@ -296,6 +284,18 @@ struct whole_value : written_if_materializing {
   static bool is_zero(const E&) { return false; }
 };
 
+/// Does an expression read memory the statements write other than at the positions they write it (n
+/// elements from the same start)? One type for every statement, so each node's walk compiles once.
+struct read_conflicts {
+  std::span<const memory_range> outputs;
+  std::size_t n;
+  bool conflict = false;
+  std::vector<const void*> seen_shared;  // shared nodes walked already
+  void operator()(memory_range m, std::size_t size) {
+    for (const memory_range& out : outputs)
+      if (overlaps(m, out) && !(m.begin == out.begin && size == n && n != dyn)) conflict = true;
+  }
+};
 }  // namespace detail
 
 /// Runs statements of one shape as one pass. Shapes must already be checked. When an expression reads

@@ -17,35 +17,11 @@
 #include <utility>
 #include <vector>
 
+#include "../function_ref.hpp"
 #include "../memory.hpp"
 #include "signature.hpp"
 
 namespace statix {
-
-class plan;
-
-namespace detail {
-/// A non-owning reference to a callable: how the planner's shared code calls back into a node's typed
-/// code without being a template itself.
-template <class Signature>
-class function_ref;
-template <class R, class... Args>
-class function_ref<R(Args...)> {
- public:
-  // Implicit, as a function pointer converts: the callers pass a lambda.
-  template <class F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, function_ref>)
-  function_ref(F&& f)
-      : object_(const_cast<void*>(static_cast<const void*>(&f))), call_([](void* o, Args... a) -> R {
-          return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<Args>(a)...);
-        }) {}
-  R operator()(Args... a) const { return call_(object_, std::forward<Args>(a)...); }
-
- private:
-  void* object_;
-  R (*call_)(void*, Args...);
-};
-}  // namespace detail
 
 /// How many times each materializing primitive has run on this thread: what tests use to prove that a
 /// value is computed once. Counting costs one increment per materialization, never per element.

@@ -32,7 +32,7 @@ struct swap_pairs {  // lanes 0 1 2 3 ... -> 1 0 3 2 ...
 template <bool Max, class T>
 void rows_2x2(const T* ra, const T* rb, const T* grad, T* da, T* db, std::size_t ow) {
   using B = simd::wide_batch<T>;
-  using U = xsimd::batch<std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>, typename B::arch_type>;
+  using U = simd::index_batch<B>;
   constexpr std::size_t L = B::size;
   const auto swap = xsimd::make_batch_constant<U, swap_pairs>();
   const auto low = xsimd::make_batch_constant<U, simd::detail::spread_half<0>>();
